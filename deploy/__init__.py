@@ -1,0 +1,1 @@
+"""Kubernetes deployment of the runner: the Job template and its reference renderer."""

@@ -1,0 +1,139 @@
+"""The env image: the Containerfile's shape, and its install script into a fresh prefix.
+
+No container engine is available, so the Containerfile is checked statically, and the
+install steps it runs (`scripts/install-env`) are run for real into a temporary prefix
+from a source directory holding only the env inputs (no runner source at all).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from boot.env_identity import compute_env_identity, describe_env_identity
+from tests.boot.source_repo import PROJECT_ROOT
+from tests.boot.test_env_identity import ENV_INPUT_FILES
+
+INSTALL_TIMEOUT_SECONDS = 120.0
+CODEX_NODE_MODULES = PROJECT_ROOT / "node_modules"
+
+
+def instructions(containerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Containerfile, continuations joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", containerfile.read_text())
+    result = []
+    for line in joined.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, rest = stripped.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+CONTAINERFILE = instructions(PROJECT_ROOT / "Containerfile")
+
+
+def test_the_base_image_is_a_slim_python_3_11_pinned_by_exact_tag_or_digest() -> None:
+    base = describe_env_identity(PROJECT_ROOT).base_image
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+    froms = [args for keyword, args in CONTAINERFILE if keyword == "FROM"]
+    assert froms[-1] == "${BASE_IMAGE}"
+
+
+def test_the_image_copies_only_the_env_inputs_and_no_runner_source() -> None:
+    copied: set[str] = set()
+    for keyword, args in CONTAINERFILE:
+        if keyword == "COPY" and "--from=" not in args:
+            copied.update(part.rstrip("/") for part in shlex.split(args)[:-1])
+    assert copied == {*ENV_INPUT_FILES, "boot"}
+    dockerignore = (PROJECT_ROOT / ".dockerignore").read_text()
+    for name in (*ENV_INPUT_FILES, "boot/**/*.py"):
+        assert f"!{name}\n" in dockerignore
+
+
+def test_the_image_runs_boot_under_tini_as_a_non_root_user_with_the_pinned_codex() -> None:
+    final = CONTAINERFILE[max(i for i, (k, _) in enumerate(CONTAINERFILE) if k == "FROM") :]
+    entrypoint = json.loads(next(args for keyword, args in final if keyword == "ENTRYPOINT"))
+    assert entrypoint == ["/usr/bin/tini", "--", "/opt/agentrun/bin/agentrun-boot"]
+    user = next(args for keyword, args in final if keyword == "USER")
+    assert user.split(":")[0] not in ("0", "root")
+    runs = " ".join(args for keyword, args in final if keyword == "RUN")
+    assert re.search(r"apt-get install .*\bgit\b.*\btini\b", runs)
+    env = " ".join(args for keyword, args in final if keyword == "ENV")
+    assert "AGENTRUN_CODEX_BIN=/opt/agentrun/bin/codex" in env
+    installs = [
+        args for keyword, args in CONTAINERFILE if keyword == "RUN" and "install-env" in args
+    ]
+    assert installs
+    assert "--codex-from" in installs[0]
+
+
+def stage_env_inputs(destination: Path) -> Path:
+    """A source dir holding only what the Containerfile copies into its install stage."""
+    for name in ENV_INPUT_FILES:
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, destination / name)
+    shutil.copytree(
+        PROJECT_ROOT / "boot", destination / "boot", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return destination
+
+
+def test_the_install_script_installs_a_working_env_into_a_fresh_prefix(tmp_path: Path) -> None:
+    assert CODEX_NODE_MODULES.is_dir(), "run scripts/bootstrap (npm ci) first"
+    source = stage_env_inputs(tmp_path / "src")
+    prefix = tmp_path / "prefix"
+
+    subprocess.run(
+        [
+            str(source / "scripts" / "install-env"),
+            str(prefix),
+            "--codex-from",
+            str(CODEX_NODE_MODULES),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=INSTALL_TIMEOUT_SECONDS,
+    )
+
+    boot = prefix / "bin" / "agentrun-boot"
+    helped = subprocess.run([str(boot), "--help"], capture_output=True, cwd=tmp_path, timeout=60)
+    assert helped.returncode == 0
+    assert b"agentrun-boot" in helped.stdout
+    codex = subprocess.run(
+        [str(prefix / "bin" / "codex"), "--version"], capture_output=True, timeout=60
+    )
+    assert codex.stdout.decode().strip() == "codex-cli 0.169.0"
+    python = prefix / "venv" / "bin" / "python"
+    imports = "import anyio, httpx, pydantic, tenacity, psutil, uvicorn, starlette, boot.cli"
+    subprocess.run([str(python), "-I", "-c", imports], check=True, timeout=60)
+    no_runner = subprocess.run(
+        [str(python), "-I", "-c", "import runner"], capture_output=True, timeout=60
+    )
+    assert no_runner.returncode != 0
+    no_dev = subprocess.run(
+        [str(python), "-I", "-c", "import pytest"], capture_output=True, timeout=60
+    )
+    assert no_dev.returncode != 0
+    record = json.loads((prefix / "venv" / "agentrun-env-identity.json").read_text())
+    assert record["envIdentity"] == compute_env_identity(PROJECT_ROOT)
+    failed = subprocess.run(
+        [str(boot)], capture_output=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=60
+    )
+    assert failed.returncode != 0
+    assert json.loads(failed.stderr)["failureKind"] == "boot-commit-invalid"
+
+
+@pytest.mark.parametrize("args", [[], ["/tmp/x", "--codex-from"], ["/tmp/x", "--bogus"]])
+def test_the_install_script_refuses_bad_usage(args: list[str]) -> None:
+    result = subprocess.run(
+        [str(PROJECT_ROOT / "scripts" / "install-env"), *args], capture_output=True, timeout=60
+    )
+    assert result.returncode == 2
