@@ -129,9 +129,7 @@ KIND_INFO: dict[FailureKind, KindInfo] = {
     _K.PROVIDER_STREAM_DISCONNECTED: KindInfo(
         True, "the response stream broke or stalled before completion"
     ),
-    _K.PROVIDER_BAD_REQUEST: KindInfo(
-        False, "HTTP 400/404, model not found, prompt rejected"
-    ),
+    _K.PROVIDER_BAD_REQUEST: KindInfo(False, "HTTP 400/404, model not found, prompt rejected"),
     _K.CONTEXT_WINDOW_EXCEEDED: KindInfo(
         False, "the thread no longer fits the model's context window"
     ),

@@ -1,0 +1,306 @@
+"""Run the command's turn on the Codex backend: spawn, thread, turn, watch, control.
+
+`run_turn` spawns `codex app-server` with the prepared `CODEX_HOME`, resumes the
+session's thread (`thread/resume`, never replaced by a new one: contract §2/§10) or
+starts one, starts the turn and follows it to `turn/completed` while enforcing
+`timeouts.turnSeconds` and `timeouts.idleSeconds`, forwarding steers and cancels, and
+interrupting (`turn/interrupt`) when the runner must stop the turn. It returns the
+`Verdict`; the caller reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import ValidationError
+
+from adapters.codex.binary import CodexBinary, codex_version
+from adapters.codex.client import CodexClient, open_codex
+from adapters.codex.messages import dig, text_input
+from adapters.codex.session import JsonRpcError
+from runner.classify import is_config_error
+from runner.contract import Job
+from runner.events import EventLog
+from runner.failures import BackendError, FailureKind, JobSpecError, RunnerError
+from runner.liveness import LivenessTracker
+from runner.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
+from runner.server_requests import make_handler
+from runner.taskgroups import first_of, task_group
+from runner.turn import TurnObserver
+
+log = logging.getLogger(__name__)
+
+DELTA_FLUSH_SECONDS = 0.1
+INTERRUPT_WAIT_SECONDS = 10.0
+MAX_INVALID_TOOL_CALLS_IN_A_ROW = 3
+
+
+@dataclass
+class TurnControl:
+    """Shared between the turn and whoever controls it (commands, signals, lease).
+
+    Attributes:
+        reason: why the runner is stopping the turn, once it is.
+        requested: set when `reason` is set.
+        client / thread_id / observer: the live turn, once started.
+    """
+
+    reason: InterruptReason | None = None
+    requested: anyio.Event = field(default_factory=anyio.Event)
+    client: CodexClient | None = None
+    thread_id: str | None = None
+    observer: TurnObserver | None = None
+    turn_active: anyio.Event = field(default_factory=anyio.Event)
+
+    def stop(self, reason: InterruptReason) -> None:
+        """Ask the turn to stop for `reason` (the first reason wins)."""
+        if self.reason is None:
+            self.reason = reason
+            self.requested.set()
+
+
+@dataclass
+class BackendPlan:
+    """Everything `run_turn` needs besides the job."""
+
+    binary: CodexBinary
+    env: dict[str, str]
+    cwd: Path
+    codex_home: Path
+    prompt_items: list[dict[str, Any]]
+    runner_version: str
+
+
+def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
+    """`thread/start` params from the job's backend spec (Codex 0.169 schema)."""
+    params: dict[str, Any] = {
+        "cwd": str(cwd),
+        "approvalPolicy": job.backend.approval_policy,
+        "sandbox": job.backend.sandbox,
+        "experimentalRawEvents": True,
+    }
+    if job.backend.model:
+        params["model"] = job.backend.model
+    if job.backend.config_overrides:
+        params["config"] = job.backend.config_overrides
+    return params
+
+
+def turn_input(job: Job, prompt_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `turn/start` input: prompt refs first, then the command's own input."""
+    items = list(prompt_items)
+    for item in job.command.input:
+        data = item.model_dump(by_alias=True, exclude_none=True)
+        items.append(text_input(data["text"]) if data.get("type") == "text" else data)
+    return items
+
+
+async def run_turn(
+    job: Job,
+    plan: BackendPlan,
+    events: EventLog,
+    liveness: LivenessTracker,
+    control: TurnControl,
+    on_pid: Callable[[int | None], None],
+) -> Verdict:
+    """Run the command's turn; returns how the attempt ends.
+
+    Raises:
+        RunnerError: spawn, config, thread and protocol failures, with their kinds.
+    """
+    command_id = job.command.command_id
+
+    async def emit(type: str, data: dict[str, Any]) -> None:
+        await events.emit(type, data, command_id=command_id)
+
+    def on_waiting(item_id: str, item_type: str) -> None:
+        liveness.tool_started(item_id, item_type)
+
+    handler = make_handler(job.backend.approval_policy, emit, on_waiting)
+    if not plan.binary.path.is_file():
+        raise BackendError(
+            FailureKind.BACKEND_SPAWN_FAILED,
+            f"the Codex binary {plan.binary.path} does not exist",
+            detail={"origin": plan.binary.origin},
+        )
+    version = await anyio.to_thread.run_sync(codex_version, plan.binary.path)
+    async with open_codex(
+        plan.binary.path,
+        env=plan.env,
+        cwd=plan.cwd,
+        handler=handler,
+        client_version=plan.runner_version,
+    ) as client:
+        on_pid(client.transport.pid)
+        try:
+            await emit(
+                "backend.started",
+                {
+                    "backend": "codex",
+                    "version": version,
+                    "pid": client.transport.pid,
+                    "codexHome": str(plan.codex_home),
+                    "binaryOrigin": plan.binary.origin,
+                },
+            )
+            thread_id = await _open_thread(client, job, plan.cwd, emit)
+            control.client, control.thread_id = client, thread_id
+            return await _drive_turn(client, job, plan, thread_id, events, liveness, control)
+        finally:
+            on_pid(None)
+
+
+async def _open_thread(
+    client: CodexClient, job: Job, cwd: Path, emit: Callable[[str, dict[str, Any]], Awaitable[None]]
+) -> str:
+    requested = job.session.thread_id
+    try:
+        if requested is not None:
+            result = await client.resume_thread(
+                {"threadId": requested, "cwd": str(cwd), "excludeTurns": True}
+            )
+        else:
+            result = await client.start_thread(thread_params(job, cwd))
+    except ValidationError as exc:
+        raise JobSpecError(
+            f"backend settings do not fit Codex's thread params: {exc.errors()[0]['msg']}"
+        ) from exc
+    except JsonRpcError as exc:
+        if is_config_error(exc.message):
+            raise BackendError(FailureKind.BACKEND_CONFIG_INVALID, exc.message) from exc
+        kind = (
+            FailureKind.THREAD_RESUME_FAILED
+            if requested is not None
+            else FailureKind.THREAD_START_FAILED
+        )
+        raise BackendError(kind, exc.message, detail={"code": exc.code}) from exc
+    except BackendError as exc:
+        if requested is not None and exc.kind is not FailureKind.BACKEND_EXITED:
+            raise BackendError(FailureKind.THREAD_RESUME_FAILED, exc.message) from exc
+        raise
+    thread_id = dig(result, "thread", "id")
+    if not isinstance(thread_id, str):
+        raise BackendError(
+            FailureKind.THREAD_RESUME_FAILED if requested else FailureKind.THREAD_START_FAILED,
+            "the backend's thread answer has no thread id",
+        )
+    if requested is not None:
+        if thread_id != requested:
+            raise BackendError(
+                FailureKind.THREAD_RESUME_FAILED,
+                "thread/resume answered with a different thread id",
+            )
+        await emit("thread.resumed", {"threadId": thread_id})
+    else:
+        await emit("thread.started", {"threadId": thread_id})
+    return thread_id
+
+
+async def _drive_turn(
+    client: CodexClient,
+    job: Job,
+    plan: BackendPlan,
+    thread_id: str,
+    events: EventLog,
+    liveness: LivenessTracker,
+    control: TurnControl,
+) -> Verdict:
+    observer = TurnObserver(events, liveness, thread_id, job.command.command_id)
+    control.observer = observer
+    session = client.session
+    backend_gone = anyio.Event()
+
+    async def pump() -> None:
+        async for message in session.downstream:
+            await observer.handle(message)
+            if session.broken is not None and observer.outcome is None:
+                control.stop(InterruptReason.IDLE_TIMEOUT)
+                break
+            if observer.invalid_tool_calls_in_a_row >= MAX_INVALID_TOOL_CALLS_IN_A_ROW:
+                control.stop(InterruptReason.INVALID_TOOL_CALLS)
+            if observer.done.is_set():
+                return
+        backend_gone.set()
+
+    async def flusher() -> None:
+        while True:
+            await anyio.sleep(DELTA_FLUSH_SECONDS)
+            await observer.flush_deltas()
+
+    async def idle_watch() -> None:
+        idle = float(job.timeouts.idle_seconds)
+        while True:
+            quiet_for = anyio.current_time() - observer.last_activity
+            if quiet_for >= idle:
+                control.stop(InterruptReason.IDLE_TIMEOUT)
+                return
+            await anyio.sleep(max(0.05, min(1.0, idle - quiet_for)))
+
+    async with task_group() as tg:
+        tg.start_soon(pump)
+        tg.start_soon(flusher)
+        try:
+            result = await client.start_turn(thread_id, turn_input(job, plan.prompt_items))
+        except ValidationError as exc:
+            raise JobSpecError(
+                f"command input does not fit Codex's turn/start: {exc.errors()[0]['msg']}"
+            ) from exc
+        except JsonRpcError as exc:
+            raise BackendError(
+                FailureKind.PROVIDER_ERROR, f"turn/start refused: {exc.message}"
+            ) from exc
+        turn_id = dig(result, "turn", "id")
+        if isinstance(turn_id, str):
+            observer.turn_started(turn_id)
+        control.turn_active.set()
+        tg.start_soon(idle_watch)
+        with anyio.move_on_after(float(job.timeouts.turn_seconds)) as deadline:
+            await first_of(observer.done.wait, backend_gone.wait, control.requested.wait)
+        if deadline.cancelled_caught:
+            control.stop(InterruptReason.TURN_TIMEOUT)
+        if control.reason is not None and not observer.done.is_set() and not backend_gone.is_set():
+            await _interrupt(client, thread_id, observer, backend_gone)
+        await observer.flush_deltas()
+        tg.cancel_scope.cancel()
+
+    if session.broken is not None and control.reason is InterruptReason.IDLE_TIMEOUT:
+        await observer.finish("failed", None)
+        raise session.broken
+    if observer.outcome is None:
+        liveness.set("transport-disconnected")
+        await observer.finish("interrupted", None)
+        if control.reason is not None:
+            return verdict_for_interrupt(control.reason, observer)
+        raise BackendError(
+            FailureKind.BACKEND_EXITED,
+            "the app-server's stdout closed during the turn" + _stderr_hint(client),
+        )
+    return verdict_for_turn(observer, control.reason)
+
+
+async def _interrupt(
+    client: CodexClient, thread_id: str, observer: TurnObserver, backend_gone: anyio.Event
+) -> None:
+    """`turn/interrupt`, then wait (bounded) for `turn/completed interrupted` (§5)."""
+    if observer.turn_id is not None:
+        try:
+            await client.interrupt_turn(thread_id, observer.turn_id)
+        except (JsonRpcError, RunnerError) as exc:
+            log.warning("turn/interrupt failed: %s", exc)
+    with anyio.move_on_after(INTERRUPT_WAIT_SECONDS):
+        await first_of(observer.done.wait, backend_gone.wait)
+    if observer.outcome is None and not backend_gone.is_set():
+        await observer.finish("interrupted", None)
+
+
+def _stderr_hint(client: CodexClient) -> str:
+    tail = client.transport.stderr_tail.text(3)
+    return f"; stderr: {tail[-500:]}" if tail else ""
+
+
+__all__ = ["BackendPlan", "TurnControl", "run_turn", "thread_params", "turn_input"]

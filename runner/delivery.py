@@ -1,0 +1,169 @@
+"""Background loops that talk to the manager during an attempt: events and heartbeats.
+
+`send_events` posts the event log in batches (§3): by count and after a short linger,
+honouring `ackedSeq`, resynchronizing on `seq-gap`, retrying transient failures
+(`runner.retry`) and never dropping an event. `send_heartbeats` posts one heartbeat right
+away and then one every `heartbeatIntervalSeconds` (§4) on its own HTTP connection pool,
+so an event flood cannot delay it. Both stop the attempt through `ManagerLink.lose` on
+`lease-lost` (409) or `attempt-cancelled` (410).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import partial
+
+import anyio
+import psutil
+
+from runner.contract import EventsRequest, HeartbeatRequest, Resources
+from runner.events import EventLog
+from runner.failures import ManagerError
+from runner.liveness import LivenessTracker
+from runner.manager_client import ManagerCallError, ManagerClient
+from runner.retry import RetryPolicy, call_with_retries
+
+log = logging.getLogger(__name__)
+
+BATCH_LINGER_SECONDS = 0.1
+BATCH_MAX_EVENTS = 200
+EVENTS_RETRY = RetryPolicy(attempts=1_000_000, deadline_seconds=600.0, max_seconds=10.0)
+"""Events are retried for as long as a lease can plausibly still be held."""
+LOSING_CODES = frozenset({"lease-lost", "attempt-cancelled"})
+
+
+@dataclass
+class ManagerLink:
+    """What every manager call of one attempt needs, and the lease-lost signal.
+
+    Attributes:
+        events_client: client for events, deliveries and the terminal report.
+        heartbeat_client: client on its own connection pool for heartbeats.
+        commands_client: client on its own connection pool for the long poll.
+        lost: set when the manager answered `lease-lost` or `attempt-cancelled`.
+        lost_error: that answer.
+    """
+
+    events_client: ManagerClient
+    heartbeat_client: ManagerClient
+    commands_client: ManagerClient
+    run_id: str
+    attempt_id: str
+    lease_id: str
+    heartbeat_interval_seconds: float
+    lost: anyio.Event = field(default_factory=anyio.Event)
+    lost_error: ManagerError | None = None
+
+    def lose(self, error: ManagerError) -> None:
+        """Record a lost lease / cancelled attempt (§3: stop without further events)."""
+        if self.lost_error is None:
+            self.lost_error = error
+            self.lost.set()
+
+    def check(self, error: ManagerError) -> None:
+        """`lose` if `error` is `lease-lost` or `attempt-cancelled`; else nothing."""
+        if error.code in LOSING_CODES:
+            self.lose(error)
+
+
+async def send_events(link: ManagerLink, events: EventLog) -> None:
+    """Deliver the event log until it is closed and fully acknowledged (§3).
+
+    Raises:
+        ManagerError: a non-transient refusal other than a seq gap (after `link.lose`
+            where it is `lease-lost`/`attempt-cancelled`).
+    """
+    while True:
+        if events.unacked == 0:
+            if events.closed:
+                return
+            await events.wait_changed()
+            continue
+        if events.unacked < BATCH_MAX_EVENTS and not events.closed:
+            with anyio.move_on_after(BATCH_LINGER_SECONDS):
+                while events.unacked < BATCH_MAX_EVENTS and not events.closed:
+                    await events.wait_changed()
+        batch = events.batch(max_events=BATCH_MAX_EVENTS)
+        if not batch:
+            continue
+        request = EventsRequest(lease_id=link.lease_id, attempt_id=link.attempt_id, events=batch)
+        try:
+            response = await call_with_retries(
+                EVENTS_RETRY, partial(link.events_client.post_events, link.run_id, request)
+            )
+        except ManagerCallError as exc:
+            if exc.code == "seq-gap" and isinstance(exc.body.get("ackedSeq"), int):
+                events.rewind(exc.body["ackedSeq"])
+                continue
+            link.check(exc)
+            raise
+        events.ack(response.acked_seq)
+
+
+def process_tree_resources(extra_pids: Callable[[], list[int]]) -> Resources:
+    """RSS, CPU seconds and process count of the runner and all its descendants (§4)."""
+    me = psutil.Process()
+    procs = [me]
+    with suppress(psutil.Error):
+        procs += me.children(recursive=True)
+    seen = {p.pid for p in procs}
+    for pid in extra_pids():
+        if pid not in seen:
+            try:
+                procs.append(psutil.Process(pid))
+            except psutil.Error:
+                continue
+    rss = 0
+    cpu = 0.0
+    count = 0
+    for proc in procs:
+        try:
+            with proc.oneshot():
+                rss += proc.memory_info().rss
+                times = proc.cpu_times()
+                cpu += times.user + times.system
+                count += 1
+        except psutil.Error:
+            continue
+    return Resources(rss_bytes=rss, cpu_seconds=round(cpu, 3), process_count=count)
+
+
+async def send_heartbeats(
+    link: ManagerLink,
+    liveness: LivenessTracker,
+    events: EventLog,
+    *,
+    backend_pids: Callable[[], list[int]] = list,
+) -> None:
+    """Heartbeat now, then every `heartbeat_interval_seconds`, until cancelled (§4).
+
+    A failed heartbeat is logged and the next one goes out on schedule; `lease-lost`
+    sets `link.lost` and ends the loop.
+    """
+    interval = link.heartbeat_interval_seconds
+    next_at = anyio.current_time()
+    while True:
+        request = HeartbeatRequest(
+            lease_id=link.lease_id,
+            attempt_id=link.attempt_id,
+            liveness=liveness.snapshot(events.last_seq),
+            resources=process_tree_resources(backend_pids),
+        )
+        try:
+            with anyio.fail_after(max(1.0, interval)):
+                await call_with_retries(
+                    RetryPolicy(attempts=3, deadline_seconds=interval, max_seconds=1.0),
+                    partial(link.heartbeat_client.heartbeat, link.run_id, request),
+                )
+        except ManagerError as exc:
+            link.check(exc)
+            if link.lost.is_set():
+                return
+            log.warning("heartbeat failed: %s", exc.message)
+        except TimeoutError:
+            log.warning("heartbeat timed out after %.1f s", interval)
+        next_at += interval
+        await anyio.sleep(max(0.0, next_at - anyio.current_time()))

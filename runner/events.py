@@ -1,0 +1,175 @@
+"""The attempt's event log: seq assignment, masking, size limits, and the unacked window.
+
+`EventLog.emit` gives each event its `seq` (per attempt, from 1, contiguous, in the
+order things happened; contract §3) and its time, masks every string (§9) and trims the
+`data` under `limits.maxEventBytes` (longest strings first, `"truncated": true`). Events
+stay in the log until the manager acknowledges them (`ackedSeq`); `emit` waits when
+`max_unacked` events are outstanding, so memory stays bounded and a slow manager slows
+the producer instead of growing a list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+import anyio
+
+from runner.contract import Event, utc_now
+from runner.masking import Masker
+
+MAX_BATCH_EVENTS = 500
+MAX_BATCH_BYTES = 1024 * 1024
+"""§3: at most 500 events and 1 MiB per request."""
+_ENVELOPE_BYTES = 4096
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def fit_data(data: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """`data` cut to serialize under `max_bytes` bytes (§3), marked `"truncated": true`.
+
+    The longest string fields are shortened first; command output keeps its tail, every
+    other text keeps its head. Returns `data` itself when it already fits.
+    """
+    if _size(data) < max_bytes:
+        return data
+    budget = max_bytes - 64
+    out: dict[str, Any] = json.loads(json.dumps(data))
+    out["truncated"] = True
+    for _ in range(64):
+        excess = _size(out) - budget
+        if excess <= 0:
+            return out
+        path, text = _longest_string(out)
+        if path is None or not text:
+            break
+        keep = max(0, len(text) - excess - 16)
+        cut = text[-keep:] if path[-1] in ("output", "aggregatedOutput") else text[:keep]
+        _set(out, path, cut if keep else "")
+    return {"truncated": True, "reason": "event data too large to keep under maxEventBytes"}
+
+
+def _longest_string(value: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...] | None, str]:
+    best: tuple[tuple[Any, ...] | None, str] = (None, "")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, child in items:
+        if isinstance(child, str) and len(child) > len(best[1]):
+            best = ((*path, key), child)
+        elif isinstance(child, dict | list):
+            found = _longest_string(child, (*path, key))
+            if found[0] is not None and len(found[1]) > len(best[1]):
+                best = found
+    return best
+
+
+def _set(value: Any, path: tuple[Any, ...], new: str) -> None:
+    for key in path[:-1]:
+        value = value[key]
+    value[path[-1]] = new
+
+
+class EventLog:
+    """Events of one attempt, from `emit` until the manager acks them.
+
+    Args:
+        masker: applied to every string of every event.
+        max_event_bytes: `limits.maxEventBytes` of the job (§2/§3).
+        max_unacked: how many unacknowledged events may be held before `emit` waits.
+
+    Attributes:
+        last_seq: the seq of the newest event (0 before any).
+        acked_seq: the highest seq the manager stored with all before it.
+    """
+
+    def __init__(
+        self, masker: Masker, *, max_event_bytes: int = 65536, max_unacked: int = 50_000
+    ) -> None:
+        self.masker = masker
+        self.max_event_bytes = max_event_bytes
+        self.max_unacked = max_unacked
+        self.last_seq = 0
+        self.acked_seq = 0
+        self._unacked: deque[Event] = deque()
+        self._changed = anyio.Event()
+        self.closed = False
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def emit(
+        self, type: str, data: dict[str, Any], *, command_id: str | None = None
+    ) -> Event:
+        """Append one event; waits while `max_unacked` events are outstanding.
+
+        Returns:
+            The event as it will be sent (seq, time, masked and trimmed data).
+        """
+        while len(self._unacked) >= self.max_unacked and not self.closed:
+            await self._changed.wait()
+        return self.emit_nowait(type, data, command_id=command_id)
+
+    def emit_nowait(
+        self, type: str, data: dict[str, Any], *, command_id: str | None = None
+    ) -> Event:
+        """`emit` without back-pressure, for the few events of teardown paths."""
+        masked = self.masker.mask_data(data)
+        self.last_seq += 1
+        event = Event(
+            seq=self.last_seq,
+            type=type,
+            time=utc_now(),
+            command_id=command_id,
+            data=fit_data(masked, self.max_event_bytes),
+        )
+        self._unacked.append(event)
+        self._notify()
+        return event
+
+    def ack(self, acked_seq: int) -> None:
+        """Record the manager's `ackedSeq` (§3); drops the events it covers."""
+        if acked_seq > self.acked_seq:
+            self.acked_seq = min(acked_seq, self.last_seq)
+        while self._unacked and self._unacked[0].seq <= self.acked_seq:
+            self._unacked.popleft()
+        self._notify()
+
+    def rewind(self, acked_seq: int) -> None:
+        """After a `seq-gap`, the manager holds exactly 1..`acked_seq`: resend from there."""
+        self.acked_seq = acked_seq
+        self.ack(acked_seq)
+
+    def batch(self, *, max_events: int = 200, max_bytes: int = MAX_BATCH_BYTES) -> list[Event]:
+        """The oldest unacked events, at most `max_events` and about `max_bytes` in all."""
+        out: list[Event] = []
+        total = _ENVELOPE_BYTES
+        for event in self._unacked:
+            size = _size(event.wire())
+            if out and (len(out) >= max_events or total + size > max_bytes):
+                break
+            out.append(event)
+            total += size
+        return out
+
+    @property
+    def unacked(self) -> int:
+        """How many events wait for the manager's ack."""
+        return len(self._unacked)
+
+    async def wait_changed(self) -> None:
+        """Return after the next `emit`, `ack` or `close`."""
+        await self._changed.wait()
+
+    async def wait_acked(self, seq: int) -> None:
+        """Return once every event up to `seq` is acknowledged."""
+        while self.acked_seq < seq:
+            await self._changed.wait()
+
+    def close(self) -> None:
+        """No more events; wakes every waiter."""
+        self.closed = True
+        self._notify()
