@@ -132,11 +132,19 @@ def fetch_into(repo_path: Path, target: MirrorTarget, request: FetchRequest) -> 
     local = _local_ref(request)
     secrets = url_secrets(target.fetch_url)
     args = ["fetch", "--depth=1", "--no-tags", "--no-write-fetch-head", "--quiet"]
+    # A credential-carrying URL is handed over as `url.<fetch>.insteadOf=<display>`
+    # through the environment, so argv (and gitpython's debug log) shows the display URL.
+    rewrite = (
+        {f"url.{target.fetch_url}.insteadOf": target.display_url}
+        if target.fetch_url != target.display_url
+        else None
+    )
     try:
         run_git(
             repo_path,
-            [*args, target.fetch_url, f"+{request.wanted}:{local}"],
+            [*args, target.display_url, f"+{request.wanted}:{local}"],
             timeout_seconds=FETCH_TIMEOUT_SECONDS,
+            secret_config=rewrite,
         )
     except git.GitCommandError as exc:
         error = classify_fetch_error(

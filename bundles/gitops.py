@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import git
@@ -99,6 +99,7 @@ def run_git(
     *,
     timeout_seconds: float = LOCAL_TIMEOUT_SECONDS,
     stdout_as_string: bool = True,
+    secret_config: Mapping[str, str] | None = None,
 ) -> str:
     """Run `git -c ... <args>` in `cwd` and return its stripped stdout. Blocking.
 
@@ -107,6 +108,9 @@ def run_git(
         args: git arguments after the global options, e.g. `["fetch", "--depth=1", ...]`.
         timeout_seconds: git is killed after this many seconds.
         stdout_as_string: decode stdout as UTF-8 (always True in this package).
+        secret_config: git config passed through the environment (`GIT_CONFIG_COUNT`),
+            never on the command line: how a credential-carrying URL reaches git
+            without appearing in argv, `ps` or gitpython's debug log.
 
     Returns:
         stdout without the trailing newline.
@@ -118,10 +122,16 @@ def run_git(
     for item in _FETCH_CONFIG:
         command += ["-c", item]
     command += list(args)
+    env = git_env()
+    if secret_config:
+        env["GIT_CONFIG_COUNT"] = str(len(secret_config))
+        for index, (key, value) in enumerate(secret_config.items()):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
     runner = git.Git(str(cwd))
     output = runner.execute(
         command,
-        env=git_env(),
+        env=env,
         kill_after_timeout=timeout_seconds,
         stdout_as_string=stdout_as_string,
         strip_newline_in_stdout=True,

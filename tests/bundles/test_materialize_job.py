@@ -432,6 +432,7 @@ async def test_credentials_in_a_repo_url_never_reach_an_event_a_log_line_or_an_e
             chain = chain.__cause__ or chain.__context__
     texts.append(caplog.text)
     assert all(secret not in text for text in texts)
+    assert "agent@" not in caplog.text  # not even the user name of the URL reaches a log
 
 
 async def test_a_missing_mirror_url_with_bundles_is_job_spec_invalid(
