@@ -42,8 +42,9 @@ async def test_a_plain_answer_succeeds_with_the_models_text_and_every_event_acke
     assert terminal["lastSeq"] == len(events)
     assert events[0]["type"] == "runner.started"
     assert events[-1]["type"] == "runner.terminal"
-    assert of_type(events, "thread.started")[0]["data"]["threadId"] == (
-        terminal["session"]["threadId"]
+    assert (
+        of_type(events, "thread.started")[0]["data"]["threadId"]
+        == (terminal["session"]["threadId"])
     )
     # The terminal report is the last request, after the events batch acked lastSeq.
     posts = [r for r in requests if r.method == "POST" and r.status == 200]
@@ -66,7 +67,9 @@ async def test_a_turn_that_runs_exec_command_reports_the_command_item_and_waitin
 
     assert result.returncode == 0, describe(result)
     assert terminal is not None and terminal["status"] == "succeeded"
-    started = [e for e in of_type(events, "item.started") if e["data"]["itemType"] == "commandExecution"]
+    started = [
+        e for e in of_type(events, "item.started") if e["data"]["itemType"] == "commandExecution"
+    ]
     completed = [
         e for e in of_type(events, "item.completed") if e["data"]["itemType"] == "commandExecution"
     ]

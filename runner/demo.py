@@ -1,0 +1,190 @@
+"""`agentrun-runner demo`: one whole attempt end to end on the embedded defaults.
+
+Starts the fake manager, the scripted model and a loopback git mirror holding a subject
+repository and a tools/skill bundle repository, then runs the real runner process
+(`python -m runner run`, contract §1 environment only) which claims the job,
+materializes the workspace and bundle through the mirror, and drives the real Codex
+through a turn that runs a shell command and answers. Events are shown live as the
+manager stores them; the terminal report is printed; the run's full event log is left
+in a JSON Lines file whose path is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anyio
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from fakes.manager import example_job
+from fakes.mirror import Executable, make_repo, serve_git_mirror
+from fakes.model import load_script
+from fakes.model.script import Script, parse_script
+from fakes.stack import local_stack
+
+DEFAULT_PROMPT = "Look around the workspace, run the greeter tool, and tell me what you found."
+DEFAULT_SCRIPT: dict[str, Any] = {
+    "description": "Runs the bundled greeter tool through exec_command, then answers.",
+    "steps": [
+        {
+            "kind": "function_call",
+            "name": "exec_command",
+            "call_id": "call_demo_exec",
+            "arguments": {"cmd": "ls -a && ../tools/greet.sh AgentRun"},
+            "reasoning": ["Let me look at the workspace and try the greeter tool."],
+        },
+        {
+            "kind": "text",
+            "text": "The subject repo holds README.md and app.py; the greeter tool printed "
+            "'hello, AgentRun' from the tools bundle.",
+            "deltas": 4,
+        },
+    ],
+}
+ATTEMPT_TIMEOUT_SECONDS = 120
+
+_STYLE = {
+    "runner.started": "bold cyan",
+    "runner.terminal": "bold cyan",
+    "failure": "bold red",
+    "backend.warning": "yellow",
+    "liveness": "magenta",
+    "turn.started": "bold green",
+    "turn.completed": "bold green",
+}
+
+
+def _summary(event: dict[str, Any]) -> str:
+    data = event.get("data", {})
+    match event["type"]:
+        case "liveness":
+            return f"{data.get('previousPhase')} → {data.get('phase')}"
+        case "item.started" | "item.completed":
+            detail = data.get("command") or data.get("text") or data.get("summary") or ""
+            extra = f" exit={data['exitCode']}" if data.get("exitCode") is not None else ""
+            return f"{data.get('itemType')} {data.get('itemId')}{extra} {str(detail)[:80]!r}"
+        case "item.delta":
+            return f"{data.get('itemType')} {str(data.get('text'))[:80]!r}"
+        case "resource-bundle-materialized" | "workspace.materialized":
+            name = data.get("name") or data.get("path")
+            return f"{name} @ {str(data.get('commitId'))[:12]} via {data.get('fetchRepoUrl')}"
+        case "runner.terminal":
+            return f"{data.get('status')} {data.get('failureKind') or ''}"
+        case "failure":
+            return f"{data.get('failureKind')}: {data.get('message')}"
+        case _:
+            keys = ("threadId", "turnId", "version", "status", "message", "runnerVersion")
+            return " ".join(f"{k}={data[k]}" for k in keys if data.get(k) is not None)
+
+
+def _demo_repos(mirror_root: Path) -> None:
+    make_repo(
+        mirror_root,
+        "agentrun-demo/subject",
+        [
+            {"README.md": "# Demo subject\n", "app.py": "print('hello')\n"},
+            {"app.py": "def greet(name):\n    return f'hello, {name}'\n"},
+        ],
+    )
+    make_repo(
+        mirror_root,
+        "agentrun-demo/toolbox",
+        [
+            {
+                "tools/greet.sh": Executable('#!/bin/sh\necho "hello, ${1:-world}"\n'),
+                ".agents/skills/greeter/SKILL.md": (
+                    "---\nname: greeter\ndescription: Greets people with tools/greet.sh.\n"
+                    "---\nRun ../tools/greet.sh NAME.\n"
+                ),
+                "prompts/intro.md": "You are working in the AgentRun demo workspace.\n",
+            }
+        ],
+        tags={"v1": 0},
+    )
+
+
+def demo_job(prompt: str) -> dict[str, Any]:
+    """The demo's job: subject repo, one bundle (tools + skill + prompt), one turn."""
+    return example_job(
+        text=prompt,
+        workspace={
+            "repoUrl": "https://github.com/agentrun-demo/subject",
+            "ref": "main",
+            "commitId": None,
+            "path": "subject",
+        },
+        resource_bundles=[
+            {
+                "kind": "gitbundle",
+                "name": "demo-tools",
+                "repoUrl": "https://github.com/agentrun-demo/toolbox",
+                "ref": "v1",
+                "commitId": None,
+                "bundles": [
+                    {"source": "tools", "target": "tools"},
+                    {"source": ".agents/skills/greeter", "target": ".agents/skills/greeter"},
+                ],
+                "promptRefs": ["prompts/intro.md"],
+            }
+        ],
+    )
+
+
+async def run_demo(prompt: str | None, script_path: Path | None, out: Path | None) -> int:
+    """Run the demo; returns 0 when the attempt's terminal report arrived."""
+    console = Console()
+    root = out or Path(tempfile.mkdtemp(prefix="agentrun-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    script: Script = (
+        load_script(script_path) if script_path else parse_script(DEFAULT_SCRIPT, source="demo")
+    )
+    mirror_root = root / "mirror"
+    mirror_root.mkdir(exist_ok=True)
+    _demo_repos(mirror_root)
+    job = demo_job(prompt or DEFAULT_PROMPT)
+    log_path = root / "events.jsonl"
+    console.print(
+        Panel.fit(
+            f"run {job['runId']}  attempt {job['attemptId']}\nscratch: {root}",
+            title="agentrun-runner demo",
+        )
+    )
+    async with (
+        serve_git_mirror(mirror_root) as mirror,
+        local_stack(root / "stack", script) as stack,
+    ):
+        stack.mirror_url = mirror.base_url
+        stack.manager.add_job(job, heartbeat_interval_seconds=2)
+        with stack.manager.subscribe() as feed:
+            shown_all = anyio.Event()
+            async with anyio.create_task_group() as tg:
+
+                async def show() -> None:
+                    async for stored in feed:
+                        event = stored.event
+                        line = Text(f"{event['seq']:>4} {event['time'][11:23]} ")
+                        line.append(f"{event['type']:<30}", _STYLE.get(event["type"], "cyan"))
+                        line.append(_summary(event))
+                        console.print(line, no_wrap=True, overflow="ellipsis")
+                        if event["type"] == "runner.terminal":
+                            shown_all.set()
+                            return
+
+                tg.start_soon(show)
+                with anyio.fail_after(ATTEMPT_TIMEOUT_SECONDS):
+                    result = await stack.run_runner(job["runnerJobId"])
+                with anyio.move_on_after(5):
+                    await shown_all.wait()
+                tg.cancel_scope.cancel()
+        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
+        events = stack.manager.events(job["runId"], job["attemptId"])
+    log_path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    console.print(Panel(json.dumps(terminal, indent=2), title="terminal report (§7)"))
+    console.print(f"runner exit status: {result.returncode}")
+    console.print(f"full event log ({len(events)} events): {log_path}")
+    return 0 if terminal is not None else 1
