@@ -32,7 +32,7 @@ from adapters.codex.binary import PROJECT_ROOT, codex_version, resolve_codex_bin
 from bundles.job import materialize_job
 from runner import RUNNER_VERSION
 from runner.backend_run import BackendPlan, TurnControl, run_turn
-from runner.codex_home import backend_environment, prepare_codex_home
+from runner.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.commands import poll_commands
 from runner.contract import (
     Capabilities,
@@ -74,6 +74,9 @@ def print_failure_line(error: RunnerError) -> None:
 
 
 def _env_identity() -> str:
+    """The env image identity boot computed (`AGENTRUN_ENV_IDENTITY`), else our own."""
+    if os.environ.get("AGENTRUN_ENV_IDENTITY"):
+        return os.environ["AGENTRUN_ENV_IDENTITY"]
     try:
         from boot.env_identity import compute_env_identity
 
@@ -87,9 +90,9 @@ def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimReq
     return ClaimRequest(
         runner=RunnerInfo(
             runner_id=runner_id,
-            pod=os.environ.get("HOSTNAME") or socket.gethostname(),
-            node=os.environ.get("AGENTRUN_NODE_NAME") or os.environ.get("NODE_NAME"),
-            namespace=os.environ.get("AGENTRUN_NAMESPACE") or os.environ.get("POD_NAMESPACE"),
+            pod=os.environ.get("AGENTRUN_POD_NAME") or socket.gethostname(),
+            node=os.environ.get("AGENTRUN_NODE_NAME"),
+            namespace=os.environ.get("AGENTRUN_POD_NAMESPACE"),
             capabilities=Capabilities(
                 backends=["codex"],
                 codex_version=codex,
@@ -265,9 +268,10 @@ class Attempt:
                 job.resource_bundles,
                 workspace_root=env.workspace,
                 mirror_base_url=env.git_mirror_url,
-                scratch_dir=env.runtime_home.parent / f".{env.runtime_home.name}-git",
+                scratch_dir=env.runtime_home / ".agentrun" / "git",
                 emit=emit,
             )
+            await anyio.to_thread.run_sync(link_workspace_skills, home, env.workspace)
             plan = BackendPlan(
                 binary=resolve_codex_binary(env.codex_bin),
                 env=backend_environment(home, transient, env.proxy),

@@ -127,3 +127,30 @@ def backend_environment(
     env.update(proxy)
     env.update(transient)
     return env
+
+
+def link_workspace_skills(home: CodexHome, workspace: Path) -> list[str]:
+    """Make the bundles' skills visible to Codex; returns the linked skill names.
+
+    Bundles put skills at `AGENTRUN_WORKSPACE/.agents/skills/<name>` (the only way
+    skills reach the agent), but the backend's cwd is the subject repository, whose git
+    root stops Codex 0.169's repository skill discovery above it. Codex also reads user
+    skills from `CODEX_HOME/skills/`, so each bundle skill directory is linked there.
+    """
+    source = workspace / ".agents" / "skills"
+    if not source.is_dir():
+        return []
+    target_root = home.path / "skills"
+    target_root.mkdir(exist_ok=True)
+    linked: list[str] = []
+    for skill in sorted(source.iterdir()):
+        if not skill.is_dir() or skill.name.startswith("."):
+            continue
+        link = target_root / skill.name
+        if link.is_symlink():
+            link.unlink()
+        elif link.exists():
+            continue
+        link.symlink_to(skill.resolve(), target_is_directory=True)
+        linked.append(skill.name)
+    return linked

@@ -131,6 +131,7 @@ class StdioTransport:
         self.incoming = incoming
         self.stderr_tail = StderrTail()
         self.stdout_closed = anyio.Event()
+        self.stderr_closed = anyio.Event()
         self._send_lock = anyio.Lock()
 
     @property
@@ -219,6 +220,7 @@ class StdioTransport:
                     self.stderr_tail.lines.append(text[:2000])
         if pending.strip():
             self.stderr_tail.lines.append(_ANSI.sub("", pending.decode(errors="replace"))[:2000])
+        self.stderr_closed.set()
 
     async def close_stdin(self) -> None:
         """Close the child's stdin (Codex exits on stdin EOF, codex-app-server.md §11)."""

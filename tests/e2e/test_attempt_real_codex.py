@@ -66,14 +66,16 @@ async def test_a_turn_that_runs_exec_command_reports_the_command_item_and_waitin
         events = stack.manager.events(job["runId"], job["attemptId"])
 
     assert result.returncode == 0, describe(result)
-    assert terminal is not None and terminal["status"] == "succeeded"
+    assert terminal is not None
+    assert terminal["status"] == "succeeded"
     started = [
         e for e in of_type(events, "item.started") if e["data"]["itemType"] == "commandExecution"
     ]
     completed = [
         e for e in of_type(events, "item.completed") if e["data"]["itemType"] == "commandExecution"
     ]
-    assert len(started) == 1 and len(completed) == 1
+    assert len(started) == 1
+    assert len(completed) == 1
     assert started[0]["data"]["itemId"] == completed[0]["data"]["itemId"] == "call_exec_1"
     assert completed[0]["data"]["exitCode"] == 0
     assert "hello-from-exec" in completed[0]["data"]["output"]
@@ -111,13 +113,16 @@ async def test_a_second_attempt_with_the_first_threads_id_resumes_it_with_its_hi
         model_requests = stack.model.model_requests
 
     assert result2.returncode == 0, describe(result2)
-    assert terminal2 is not None and terminal2["status"] == "succeeded"
+    assert terminal2 is not None
+    assert terminal2["status"] == "succeeded"
     assert [e["data"]["threadId"] for e in of_type(events2, "thread.resumed")] == [thread_id]
     assert of_type(events2, "thread.started") == []
     assert terminal2["session"]["threadId"] == thread_id
     assert terminal2["finalResponse"] == "SECOND-ANSWER"
     history = json.dumps(model_requests[1].body)
-    assert "FIRST-PROMPT" in history and "FIRST-ANSWER" in history and "SECOND-PROMPT" in history
+    assert "FIRST-PROMPT" in history
+    assert "FIRST-ANSWER" in history
+    assert "SECOND-PROMPT" in history
 
 
 async def test_resume_of_a_thread_with_no_rollout_fails_with_thread_resume_failed(
