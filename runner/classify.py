@@ -8,6 +8,7 @@ variants; and the few message-level rules for JSON-RPC errors of `thread/start`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from runner.failures import FailureKind
@@ -42,7 +43,28 @@ def _by_http_status(status: Any) -> FailureKind | None:
     return None
 
 
+def _is_rejected_request(message: str) -> bool:
+    """A provider 400 that Codex 0.169 passes on as `other` with the raw error body.
+
+    §10's table calls HTTP 400 and a rejected prompt `provider-bad-request`, but Codex
+    0.169 reports a generic 400 as `codexErrorInfo: "other"` whose message is the raw
+    OpenAI error body (`{"error": {"type": "invalid_request_error", …}}`), and a rejected
+    prompt (`response.failed` `invalid_prompt`) as `other` with `Invalid prompt: …`
+    (codex-app-server.md §8). Those two shapes are recognized here.
+    """
+    if message.startswith("Invalid prompt"):
+        return True
+    try:
+        body = json.loads(message)
+    except ValueError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("type") == "invalid_request_error"
+
+
 def _by_message(message: str) -> FailureKind:
+    if _is_rejected_request(message):
+        return _K.PROVIDER_BAD_REQUEST
     text = message.lower()
     if "stream disconnected before completion" in text:
         if "error sending request" in text:

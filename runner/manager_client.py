@@ -181,6 +181,8 @@ def _error_from_response(method: str, path: str, response: httpx.Response) -> Ma
     except ValueError:
         payload = {}
     error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict) and isinstance(payload, dict) and "ackedSeq" in payload:
+        error.setdefault("ackedSeq", payload["ackedSeq"])  # §3 shows it beside `error`
     parsed = ErrorBody.model_validate(error) if isinstance(error, dict) else ErrorBody()
     status = response.status_code
     retry_after = _retry_after(response.headers.get("Retry-After"))

@@ -65,6 +65,12 @@ def test_every_kind_and_retryable_flag_is_exactly_the_contracts_table() -> None:
             "provider-unreachable",
         ),
         ("other", "Incomplete response returned, reason: max_output_tokens", "provider-error"),
+        (
+            "other",
+            '{"error":{"message":"Invalid value","type":"invalid_request_error"}}',
+            "provider-bad-request",
+        ),
+        ("other", "Invalid prompt: flagged.", "provider-bad-request"),
         ("somethingNew", "", "provider-error"),
         ({"brandNew": {"x": 1}}, "", "provider-error"),
         (None, "", "provider-error"),
