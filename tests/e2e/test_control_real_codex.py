@@ -71,6 +71,13 @@ async def attempt_in_background(stack: LocalStack, **job_fields: Any) -> AsyncIt
     assert attempt.result.returncode == 0, describe(attempt.result)
 
 
+async def run_to_end(stack: LocalStack, **job_fields: Any) -> Attempt:
+    """Run one attempt to its end with nothing done meanwhile."""
+    async with attempt_in_background(stack, **job_fields) as attempt:
+        pass
+    return attempt
+
+
 async def test_a_steer_reaches_the_active_turn_and_is_delivered_received_forwarded_accepted(
     tmp_path: Path,
 ) -> None:
@@ -118,8 +125,7 @@ async def test_turn_seconds_elapsing_during_a_tool_ends_it_timed_out_and_closes_
         }
     ]
     async with local_stack(tmp_path, steps) as stack:
-        async with attempt_in_background(stack, turn_seconds=3) as attempt:
-            pass
+        attempt = await run_to_end(stack, turn_seconds=3)
 
     terminal = attempt.terminal()
     assert terminal["status"] == "timed-out"
@@ -145,8 +151,7 @@ async def test_no_backend_activity_for_idle_seconds_ends_it_timed_out_with_idle_
     tmp_path: Path,
 ) -> None:
     async with local_stack(tmp_path, [HANG], stream_idle_timeout_ms=120_000) as stack:
-        async with attempt_in_background(stack, idle_seconds=2) as attempt:
-            pass
+        attempt = await run_to_end(stack, idle_seconds=2)
 
     terminal = attempt.terminal()
     assert terminal["status"] == "timed-out"
@@ -157,8 +162,7 @@ async def test_three_invalid_tool_calls_in_a_row_fail_the_attempt_as_invalid_too
     tmp_path: Path,
 ) -> None:
     async with local_stack(tmp_path, load_script(SCRIPTS_DIR / "invalid-tool-calls.json")) as stack:
-        async with attempt_in_background(stack) as attempt:
-            pass
+        attempt = await run_to_end(stack)
 
     terminal = attempt.terminal()
     assert terminal["status"] == "failed"
