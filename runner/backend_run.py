@@ -266,8 +266,11 @@ async def _drive_turn(
         if control.reason is not None and not observer.done.is_set() and not backend_gone.is_set():
             await observer.emit(
                 "backend.warning",
-                {"message": f"the runner interrupts the turn: {control.reason}",
-                 "runnerAction": "turn/interrupt", "reason": str(control.reason)},
+                {
+                    "message": f"the runner interrupts the turn: {control.reason}",
+                    "runnerAction": "turn/interrupt",
+                    "reason": str(control.reason),
+                },
             )
             await _interrupt(client, thread_id, observer, backend_gone)
         await observer.flush_deltas()
