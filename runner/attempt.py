@@ -48,6 +48,7 @@ from runner.delivery import ManagerLink, send_events, send_heartbeats
 from runner.env import RunnerEnv
 from runner.events import EventLog
 from runner.failures import FailureKind, JobSpecError, ManagerError, RunnerError
+from runner.hygiene import become_subreaper, kill_descendants
 from runner.liveness import LivenessTracker
 from runner.manager_client import ManagerClient, make_http_client
 from runner.masking import Masker
@@ -110,6 +111,7 @@ def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimReq
 async def run_from_environ() -> int:
     """`agentrun-runner run`: the whole attempt from the environment alone (§1)."""
     started = time.monotonic()
+    subreaper = become_subreaper()
     try:
         env = RunnerEnv.from_environ()
         token = env.read_token()
@@ -135,6 +137,7 @@ async def run_from_environ() -> int:
             print_failure_line(exc)
             return 2
         attempt = Attempt(env, masker, claim, events_c, heartbeat_c, commands_c, started)
+        attempt.subreaper = subreaper
         return await attempt.run()
     finally:
         with anyio.CancelScope(shield=True):
@@ -189,14 +192,12 @@ class Attempt:
         self.backend_pid: int | None = None
         self.thread_id: str | None = None
         self.sender_done = anyio.Event()
+        self.subreaper = False
 
     def _liveness_changed(self, phase: str, previous: str) -> None:
         self.events.emit_nowait(
             "liveness", {"phase": phase, "previousPhase": previous}, command_id=self.command_id
         )
-
-    def _backend_pids(self) -> list[int]:
-        return [self.backend_pid] if self.backend_pid else []
 
     async def run(self) -> int:
         """Run the attempt; returns the process exit status (§1)."""
@@ -234,7 +235,7 @@ class Attempt:
 
     async def _heartbeats(self) -> None:
         await send_heartbeats(
-            self.link, self.liveness, self.events, backend_pids=self._backend_pids
+            self.link, self.liveness, self.events, backend_pid=lambda: self.backend_pid
         )
 
     async def _watch_signals(self) -> None:
@@ -331,15 +332,20 @@ class Attempt:
                     "source": verdict.source,
                     "retryable": kind.retryable,
                     "terminal": True,
-                    "detail": {},
+                    "detail": verdict.detail,
                 },
                 command_id=cid,
+            )
+        with anyio.CancelScope(shield=True):
+            report = await anyio.to_thread.run_sync(
+                partial(kill_descendants, 1.0, kill_wait_seconds=1.0)
             )
         await self.events.emit(
             "runner.terminal",
             {
                 "status": verdict.status,
                 "failureKind": str(verdict.failure_kind) if verdict.failure_kind else None,
+                "processes": {**report.to_wire(), "subreaper": self.subreaper},
             },
             command_id=cid,
         )

@@ -23,10 +23,12 @@ from adapters.codex.binary import CodexBinary, codex_version
 from adapters.codex.client import CodexClient, open_codex
 from adapters.codex.messages import dig, text_input
 from adapters.codex.session import JsonRpcError
+from adapters.codex.transport import StdioTransport
 from runner.classify import is_config_error
 from runner.contract import Job
 from runner.events import EventLog
 from runner.failures import BackendError, FailureKind, JobSpecError, RunnerError
+from runner.hygiene_stats import cgroup_oom_kill_count, classify_exit
 from runner.liveness import LivenessTracker
 from runner.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
 from runner.server_requests import make_handler
@@ -129,30 +131,41 @@ async def run_turn(
             detail={"origin": plan.binary.origin},
         )
     version = await anyio.to_thread.run_sync(codex_version, plan.binary.path)
-    async with open_codex(
-        plan.binary.path,
-        env=plan.env,
-        cwd=plan.cwd,
-        handler=handler,
-        client_version=plan.runner_version,
-    ) as client:
-        on_pid(client.transport.pid)
-        try:
-            await emit(
-                "backend.started",
-                {
-                    "backend": "codex",
-                    "version": version,
-                    "pid": client.transport.pid,
-                    "codexHome": str(plan.codex_home),
-                    "binaryOrigin": plan.binary.origin,
-                },
-            )
-            thread_id = await _open_thread(client, job, plan.cwd, emit)
-            control.client, control.thread_id = client, thread_id
-            return await _drive_turn(client, job, plan, thread_id, events, liveness, control)
-        finally:
-            on_pid(None)
+    oom_before = cgroup_oom_kill_count()
+    transport: StdioTransport | None = None
+    try:
+        async with open_codex(
+            plan.binary.path,
+            env=plan.env,
+            cwd=plan.cwd,
+            handler=handler,
+            client_version=plan.runner_version,
+        ) as client:
+            transport = client.transport
+            on_pid(client.transport.pid)
+            try:
+                await emit(
+                    "backend.started",
+                    {
+                        "backend": "codex",
+                        "version": version,
+                        "pid": client.transport.pid,
+                        "codexHome": str(plan.codex_home),
+                        "binaryOrigin": plan.binary.origin,
+                    },
+                )
+                thread_id = await _open_thread(client, job, plan.cwd, emit)
+                control.client, control.thread_id = client, thread_id
+                return await _drive_turn(client, job, plan, thread_id, events, liveness, control)
+            finally:
+                on_pid(None)
+    except BackendError as exc:
+        if exc.kind is FailureKind.BACKEND_EXITED and transport is not None:
+            cause = classify_exit(transport.process.returncode, oom_before, cgroup_oom_kill_count())
+            exc.detail |= {"exitCause": str(cause), "oomKills": cause.oom_kills}
+            if cause.kind == "oom-killed":
+                exc.message += " (killed by the OOM killer)"
+        raise
 
 
 async def _open_thread(

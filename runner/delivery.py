@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
-import psutil
 
 from runner.contract import EventsRequest, HeartbeatRequest, Resources
 from runner.events import EventLog
 from runner.failures import ManagerError
+from runner.hygiene import ZombieReaper
+from runner.hygiene_stats import resource_snapshot
 from runner.liveness import LivenessTracker
 from runner.manager_client import ManagerCallError, ManagerClient
 from runner.retry import RetryPolicy, call_with_retries
@@ -103,54 +103,31 @@ async def send_events(link: ManagerLink, events: EventLog) -> None:
         events.ack(response.acked_seq)
 
 
-def process_tree_resources(extra_pids: Callable[[], list[int]]) -> Resources:
-    """RSS, CPU seconds and process count of the runner and all its descendants (§4)."""
-    me = psutil.Process()
-    procs = [me]
-    with suppress(psutil.Error):
-        procs += me.children(recursive=True)
-    seen = {p.pid for p in procs}
-    for pid in extra_pids():
-        if pid not in seen:
-            try:
-                procs.append(psutil.Process(pid))
-            except psutil.Error:
-                continue
-    rss = 0
-    cpu = 0.0
-    count = 0
-    for proc in procs:
-        try:
-            with proc.oneshot():
-                rss += proc.memory_info().rss
-                times = proc.cpu_times()
-                cpu += times.user + times.system
-                count += 1
-        except psutil.Error:
-            continue
-    return Resources(rss_bytes=rss, cpu_seconds=round(cpu, 3), process_count=count)
-
-
 async def send_heartbeats(
     link: ManagerLink,
     liveness: LivenessTracker,
     events: EventLog,
     *,
-    backend_pids: Callable[[], list[int]] = list,
+    backend_pid: Callable[[], int | None] = lambda: None,
 ) -> None:
     """Heartbeat now, then every `heartbeat_interval_seconds`, until cancelled (§4).
 
     A failed heartbeat is logged and the next one goes out on schedule; `lease-lost`
-    sets `link.lost` and ends the loop.
+    sets `link.lost` and ends the loop. Each tick also measures the runner and backend
+    trees (`resources`) and reaps orphans re-parented to the runner (subreaper).
     """
     interval = link.heartbeat_interval_seconds
     next_at = anyio.current_time()
+    reaper = ZombieReaper()
     while True:
+        pid = backend_pid()
+        snapshot = await anyio.to_thread.run_sync(resource_snapshot, pid)
+        await anyio.to_thread.run_sync(reaper.sweep, {pid} if pid else set())
         request = HeartbeatRequest(
             lease_id=link.lease_id,
             attempt_id=link.attempt_id,
             liveness=liveness.snapshot(events.last_seq),
-            resources=process_tree_resources(backend_pids),
+            resources=Resources.model_validate(snapshot.total.to_wire()),
         )
         try:
             with anyio.fail_after(max(1.0, interval)):

@@ -6,8 +6,9 @@ why the runner interrupted it, if it did) to one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from runner.classify import classify_turn_error
 from runner.contract import TerminalStatus
@@ -41,12 +42,13 @@ class Verdict:
     failure_kind: FailureKind | None = None
     message: str | None = None
     source: str = "runner"
+    detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_error(cls, error: RunnerError) -> Verdict:
         """`failed` with the error's kind, message and source."""
         status: TerminalStatus = "cancelled" if error.kind is FailureKind.CANCELLED else "failed"
-        return cls(status, error.kind, error.message, error.source)
+        return cls(status, error.kind, error.message, error.source, error.detail)
 
 
 _BY_REASON: dict[InterruptReason, Verdict] = {

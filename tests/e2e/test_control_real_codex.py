@@ -55,8 +55,12 @@ class Attempt:
 
 
 @asynccontextmanager
-async def attempt_in_background(stack: LocalStack, **job_fields: Any) -> AsyncIterator[Attempt]:
+async def attempt_in_background(
+    stack: LocalStack, *, sandbox: str | None = None, **job_fields: Any
+) -> AsyncIterator[Attempt]:
     job = example_job(**job_fields)
+    if sandbox is not None:
+        job["backend"]["sandbox"] = sandbox
     stack.manager.add_job(job, heartbeat_interval_seconds=1)
     attempt = Attempt(stack, job)
     with anyio.fail_after(90):
@@ -266,3 +270,28 @@ async def test_a_missing_codex_binary_is_backend_spawn_failed(tmp_path: Path) ->
     assert result.returncode == 0, describe(result)
     assert terminal is not None
     assert terminal["failureKind"] == "backend-spawn-failed"
+
+
+async def test_a_daemon_the_agent_leaves_behind_is_killed_and_reported_at_the_end(
+    tmp_path: Path,
+) -> None:
+    # Outside Codex's sandbox (whose PID namespace would end the daemon with it), a
+    # double-forked daemon escapes the backend's process group and session; the runner,
+    # as child subreaper, inherits it and must end it.
+    pidfile = tmp_path / "daemon.pid"
+    cmd = f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 300' > /dev/null 2>&1 < /dev/null &"
+    steps = [
+        {"kind": "function_call", "name": "exec_command", "arguments": {"cmd": cmd}},
+        {"kind": "text", "text": "started a daemon"},
+    ]
+    async with local_stack(tmp_path / "stack", steps) as stack:
+        attempt = await run_to_end(stack, sandbox="danger-full-access")
+
+    assert attempt.terminal()["status"] == "succeeded"
+    [end] = of_type(attempt.events(), "runner.terminal")
+    processes = end["data"]["processes"]
+    assert processes["noDescendantSurvived"] is True
+    assert processes["found"] >= 1
+    daemon = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(daemon, 0)
