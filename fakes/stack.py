@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 
 from fakes.manager import FakeManager, serve_fake_manager
 from fakes.model import ScriptedModel, serve_scripted_model, write_codex_config
@@ -90,6 +91,30 @@ class LocalStack:
             else:
                 env[name] = value
         return env
+
+    @asynccontextmanager
+    async def runner_process(self, env: Mapping[str, str]) -> AsyncIterator[anyio.abc.Process]:
+        """Start `python -m runner run` and yield its process (for signals, kills).
+
+        On exit the process is waited for; bound the block with `anyio.fail_after`.
+        Its stderr is discarded (stdout too); use `run_runner` to keep stderr.
+        """
+        process = await anyio.open_process(
+            [sys.executable, "-m", "runner", "run"],
+            env=dict(env),
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        async with process:
+            try:
+                yield process
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(60):
+                    await process.wait()
+                if process.returncode is None:
+                    process.kill()
 
     async def run_runner(
         self, runner_job_id: str, *, env: Mapping[str, str] | None = None

@@ -5,8 +5,9 @@ background loops — events (§3), heartbeats (§4) and the commands long poll (
 the work: validate the job, prepare `CODEX_HOME`, materialize the workspace and bundles,
 run the turn on Codex. Whatever happens, it ends with one verdict: `liveness` terminal,
 a `failure` event if it failed, `runner.terminal`, every event acknowledged, and one
-terminal report (§7). Exit status: 0 when the terminal report was delivered, else 1 (2
-when nothing could be claimed).
+terminal report (§7). Every event is spooled first; a runner restarted in the same pod
+finishes the attempt from the spool instead (`runner.recovery`). Exit status: 0 when the
+terminal report was delivered, else 1 (2 when nothing could be claimed).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import signal
 import socket
 import sys
 import time
-import uuid
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import psutil
@@ -34,16 +36,7 @@ from runner import RUNNER_VERSION
 from runner.backend_run import BackendPlan, TurnControl, run_turn
 from runner.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.commands import poll_commands
-from runner.contract import (
-    Capabilities,
-    ClaimRequest,
-    ClaimResponse,
-    Job,
-    RunnerInfo,
-    TerminalRequest,
-    TerminalSession,
-    Usage,
-)
+from runner.contract import Capabilities, ClaimRequest, ClaimResponse, Job, RunnerInfo
 from runner.delivery import ManagerLink, send_events, send_heartbeats
 from runner.env import RunnerEnv
 from runner.events import EventLog
@@ -52,15 +45,18 @@ from runner.hygiene import become_subreaper, kill_descendants
 from runner.liveness import LivenessTracker
 from runner.manager_client import ManagerClient, make_http_client
 from runner.masking import Masker
-from runner.outcome import InterruptReason, Verdict
+from runner.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
+from runner.recovery import end_orphaned_backend, recovered_facts, recovered_verdict
 from runner.retry import RetryPolicy, call_with_retries
-from runner.taskgroups import first_of, task_group
+from runner.spool import SPOOL_DIRNAME, Recovered, Spool, runner_id_for
+from runner.taskgroups import task_group
+from runner.terminal import deliver_after_acks, report_verdict
 
 log = logging.getLogger(__name__)
 
 CLAIM_RETRY = RetryPolicy(attempts=10, deadline_seconds=120.0)
-TERMINAL_RETRY = RetryPolicy(attempts=1_000, deadline_seconds=300.0)
-FLUSH_DEADLINE_SECONDS = 300.0
+LOST_LEASE_GRACE_SECONDS = 0.3
+"""After `lease-lost` the backend gets this long after stdin EOF before SIGTERM (§3)."""
 
 
 def print_failure_line(error: RunnerError) -> None:
@@ -84,6 +80,20 @@ def _env_identity() -> str:
         return compute_env_identity(PROJECT_ROOT)
     except Exception:  # the identity is informative; never fail an attempt on it
         return "unknown"
+
+
+def no_proxy_covers(proxy: dict[str, str], url: str) -> bool | None:
+    """Whether `NO_PROXY` exempts the manager's host (None when no proxy is set)."""
+    if not any(k.lower() in ("http_proxy", "https_proxy") for k in proxy):
+        return None
+    host = (urlsplit(url).hostname or "").lower()
+    entries = (proxy.get("NO_PROXY") or proxy.get("no_proxy") or "").split(",")
+    for entry in (e.strip().lower().lstrip("*") for e in entries):
+        if entry and (
+            entry == "*" or host == entry.lstrip(".") or host.endswith("." + entry.lstrip("."))
+        ):
+            return True
+    return False
 
 
 def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimRequest:
@@ -119,7 +129,7 @@ async def run_from_environ() -> int:
         print_failure_line(exc)
         return 2
     masker = Masker({"AGENTRUN_RUNNER_TOKEN": token})
-    runner_id = f"rnr-{uuid.uuid4().hex[:16]}"
+    runner_id = runner_id_for(env.runtime_home)
     try:
         binary = resolve_codex_binary(env.codex_bin)
         version = await anyio.to_thread.run_sync(codex_version, binary.path)
@@ -136,8 +146,9 @@ async def run_from_environ() -> int:
         except ManagerError as exc:
             print_failure_line(exc)
             return 2
-        attempt = Attempt(env, masker, claim, events_c, heartbeat_c, commands_c, started)
-        attempt.subreaper = subreaper
+        attempt = Attempt(
+            env, masker, claim, (events_c, heartbeat_c, commands_c), started, subreaper
+        )
         return await attempt.run()
     finally:
         with anyio.CancelScope(shield=True):
@@ -146,22 +157,22 @@ async def run_from_environ() -> int:
 
 
 class Attempt:
-    """The claimed attempt: its loops, its work and its one terminal report."""
+    """The claimed attempt: its loops, its work (or its recovery) and its terminal report."""
 
     def __init__(
         self,
         env: RunnerEnv,
         masker: Masker,
         claim: ClaimResponse,
-        events_client: ManagerClient,
-        heartbeat_client: ManagerClient,
-        commands_client: ManagerClient,
+        clients: tuple[ManagerClient, ManagerClient, ManagerClient],
         started_monotonic: float,
+        subreaper: bool,
     ) -> None:
         self.env = env
         self.masker = masker
         self.claim = claim
         self.started = started_monotonic
+        self.subreaper = subreaper
         raw = claim.job
         self.job: Job | None = None
         self.job_error: JobSpecError | None = None
@@ -170,29 +181,39 @@ class Attempt:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
+            # The message names the field only: input values may hold credentials.
             self.job_error = JobSpecError(f"job.{where}: {first['msg']}")
-        max_event_bytes = self.job.limits.max_event_bytes if self.job else 65536
-        self.events = EventLog(masker, max_event_bytes=max_event_bytes)
-        self.command_id: str | None = (
-            raw.get("command", {}).get("commandId")
-            if isinstance(raw.get("command"), dict)
-            else None
+        command = raw.get("command")
+        self.command_id = str(command.get("commandId")) if isinstance(command, dict) else ""
+        session = raw.get("session")
+        self.session_id = str(session.get("sessionId")) if isinstance(session, dict) else ""
+        self.requested_thread_id: str | None = (
+            session.get("threadId") if isinstance(session, dict) else None
         )
         self.link = ManagerLink(
-            events_client=events_client,
-            heartbeat_client=heartbeat_client,
-            commands_client=commands_client,
+            events_client=clients[0],
+            heartbeat_client=clients[1],
+            commands_client=clients[2],
             run_id=str(raw.get("runId")),
             attempt_id=str(raw.get("attemptId")),
             lease_id=claim.lease.lease_id,
             heartbeat_interval_seconds=float(claim.heartbeat_interval_seconds),
+            lease_expires_at=claim.lease.expires_at,
         )
+        self.spool = Spool(env.runtime_home, self.link.attempt_id)
+        self.recovered: Recovered | None = self.spool.recover() if self.spool.exists() else None
+        self.spool.open()
+        max_event_bytes = self.job.limits.max_event_bytes if self.job else 65536
+        self.events = EventLog(masker, max_event_bytes=max_event_bytes, spool=self.spool)
         self.liveness = LivenessTracker(self._liveness_changed)
+        if self.recovered is not None:
+            self.events.restore(self.recovered.events, self.recovered.acked_seq)
+            phases = self.recovered.of_type("liveness")
+            if phases:
+                self.liveness.phase = phases[-1].data.get("phase", "waiting-runner")
         self.control = TurnControl()
         self.backend_pid: int | None = None
-        self.thread_id: str | None = None
         self.sender_done = anyio.Event()
-        self.subreaper = False
 
     def _liveness_changed(self, phase: str, previous: str) -> None:
         self.events.emit_nowait(
@@ -200,30 +221,79 @@ class Attempt:
         )
 
     async def run(self) -> int:
-        """Run the attempt; returns the process exit status (§1)."""
-        async with task_group() as loops:
-            loops.start_soon(self._heartbeats)
-            loops.start_soon(self._send_events)
-            loops.start_soon(poll_commands, self.link, self.events, self.liveness, self.control)
-            loops.start_soon(self._watch_signals)
-            verdict: Verdict | None = None
-            async with task_group() as work:
-
-                async def watch_lost() -> None:
-                    await self.link.lost.wait()
-                    self.control.stop(InterruptReason.LEASE_LOST)
-                    work.cancel_scope.cancel()
-
-                work.start_soon(watch_lost)
-                verdict = await self._work()
-                work.cancel_scope.cancel()
-            if verdict is None or self.link.lost.is_set():
+        """Run (or finish) the attempt; returns the process exit status (§1)."""
+        try:
+            async with task_group() as loops:
+                loops.start_soon(self._heartbeats)
+                loops.start_soon(self._send_events)
+                if self.recovered is None:
+                    loops.start_soon(
+                        poll_commands, self.link, self.events, self.liveness, self.control
+                    )
+                    loops.start_soon(self._watch_signals)
+                delivered = await self._run_until_reported()
                 loops.cancel_scope.cancel()
-                log.error("stopping without a terminal report: %s", self.link.lost_error)
-                return 1
-            delivered = await self._finish(verdict)
-            loops.cancel_scope.cancel()
+        finally:
+            self.spool.close()
         return 0 if delivered else 1
+
+    async def _run_until_reported(self) -> bool:
+        if self.recovered is not None:
+            return await self._finish_recovered(self.recovered)
+        verdict: Verdict | None = None
+        async with task_group() as work:
+
+            async def watch_lost() -> None:
+                await self.link.lost.wait()
+                self.control.stop(InterruptReason.LEASE_LOST)
+                if self.control.client is not None:
+                    self.control.client.transport.grace_seconds = LOST_LEASE_GRACE_SECONDS
+                work.cancel_scope.cancel()
+
+            work.start_soon(watch_lost)
+            verdict = await self._work()
+            work.cancel_scope.cancel()
+        if verdict is None or self.link.lost.is_set():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(
+                    partial(kill_descendants, 0.5, kill_wait_seconds=1.0)
+                )
+            log.error("stopping without a terminal report: %s", self.link.lost_error)
+            return False
+        return await self._report(verdict, self._facts())
+
+    async def _finish_recovered(self, recovered: Recovered) -> bool:
+        """A restarted runner: end the old backend, re-send, report — never a 2nd turn."""
+        await anyio.to_thread.run_sync(end_orphaned_backend, recovered.backend)
+        if recovered.terminal is not None:
+            return await deliver_after_acks(
+                self.link, self.events, self.sender_done, recovered.terminal
+            )
+        return await self._report(recovered_verdict(recovered), recovered_facts(recovered))
+
+    def _facts(self) -> TurnFacts:
+        observer = self.control.observer
+        facts = TurnFacts(thread_id=self.control.thread_id or self.requested_thread_id)
+        if observer is not None:
+            facts.turn_id = observer.turn_id
+            facts.final_response = observer.final_response
+            facts.usage = observer.usage
+        return facts
+
+    async def _report(self, verdict: Verdict, facts: TurnFacts) -> bool:
+        return await report_verdict(
+            verdict=verdict,
+            facts=facts,
+            link=self.link,
+            events=self.events,
+            liveness=self.liveness,
+            spool=self.spool,
+            sender_done=self.sender_done,
+            command_id=self.command_id,
+            session_id=self.session_id,
+            started_monotonic=self.started,
+            subreaper=self.subreaper,
+        )
 
     async def _send_events(self) -> None:
         try:
@@ -242,6 +312,12 @@ class Attempt:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for _ in signals:
                 self.control.stop(InterruptReason.SIGTERM)
+
+    def _set_backend_pid(self, pid: int | None) -> None:
+        self.backend_pid = pid
+        if pid is not None:
+            with suppress(psutil.Error):
+                self.spool.record_backend(pid, psutil.Process(pid).create_time())
 
     async def _work(self) -> Verdict:
         cid = self.command_id
@@ -269,7 +345,7 @@ class Attempt:
                 job.resource_bundles,
                 workspace_root=env.workspace,
                 mirror_base_url=env.git_mirror_url,
-                scratch_dir=env.runtime_home / ".agentrun" / "git",
+                scratch_dir=env.runtime_home / SPOOL_DIRNAME / "git",
                 emit=emit,
             )
             await anyio.to_thread.run_sync(link_workspace_skills, home, env.workspace)
@@ -281,6 +357,8 @@ class Attempt:
                 prompt_items=materialized.prompt_items,
                 runner_version=RUNNER_VERSION,
             )
+            if self.control.reason is not None:
+                return verdict_for_interrupt(self.control.reason, None)
             return await run_turn(
                 job, plan, self.events, self.liveness, self.control, self._set_backend_pid
             )
@@ -292,99 +370,24 @@ class Attempt:
                 "failed", FailureKind.RUNNER_INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
             )
 
-    def _set_backend_pid(self, pid: int | None) -> None:
-        self.backend_pid = pid
-
     def _started_data(self) -> dict[str, Any]:
         env = self.env
-        boot_ms = (
-            int(time.time() * 1000) - env.boot_started_at_ms if env.boot_started_at_ms else None
-        )
+        now_ms = int(time.time() * 1000)
         return {
             "runnerVersion": RUNNER_VERSION,
             "bootCommit": env.boot_commit,
             "envIdentity": _env_identity(),
             "python": platform.python_version(),
             "pid": os.getpid(),
-            "bootDurationMs": boot_ms
-            if boot_ms is not None
+            "bootDurationMs": now_ms - env.boot_started_at_ms
+            if env.boot_started_at_ms
             else int((time.monotonic() - self.started) * 1000),
             "bootFetchMs": env.boot_fetch_ms,
             "sourcePath": str(Path(__file__).resolve().parent.parent),
             "bootCheckout": env.boot_checkout,
             "transientEnvNames": list(env.transient_env_names),
+            "tooShortToMask": list(self.masker.too_short),
             "proxyEnvNames": sorted(env.proxy),
+            "noProxyCoversManager": no_proxy_covers(env.proxy, env.manager_url),
             "valuesPrinted": False,
         }
-
-    async def _finish(self, verdict: Verdict) -> bool:
-        """Report the verdict: events first (all acked), then the terminal report (§7)."""
-        cid = self.command_id
-        observer = self.control.observer
-        self.liveness.set("terminal")
-        if verdict.failure_kind is not None:
-            kind = verdict.failure_kind
-            await self.events.emit(
-                "failure",
-                {
-                    "failureKind": str(kind),
-                    "message": verdict.message,
-                    "source": verdict.source,
-                    "retryable": kind.retryable,
-                    "terminal": True,
-                    "detail": verdict.detail,
-                },
-                command_id=cid,
-            )
-        with anyio.CancelScope(shield=True):
-            report = await anyio.to_thread.run_sync(
-                partial(kill_descendants, 1.0, kill_wait_seconds=1.0)
-            )
-        await self.events.emit(
-            "runner.terminal",
-            {
-                "status": verdict.status,
-                "failureKind": str(verdict.failure_kind) if verdict.failure_kind else None,
-                "processes": {**report.to_wire(), "subreaper": self.subreaper},
-            },
-            command_id=cid,
-        )
-        last_seq = self.events.last_seq
-        self.events.close()
-        with anyio.move_on_after(FLUSH_DEADLINE_SECONDS):
-            await first_of(partial(self.events.wait_acked, last_seq), self.sender_done.wait)
-        if self.events.acked_seq < last_seq or self.link.lost.is_set():
-            log.error("events up to %d not acknowledged; no terminal report", last_seq)
-            return False
-        job = self.job
-        raw = self.claim.job
-        session = raw.get("session") if isinstance(raw.get("session"), dict) else {}
-        assert isinstance(session, dict)
-        request = TerminalRequest(
-            lease_id=self.link.lease_id,
-            attempt_id=self.link.attempt_id,
-            command_id=str(cid),
-            status=verdict.status,
-            failure_kind=str(verdict.failure_kind) if verdict.failure_kind else None,
-            failure_message=self.masker.mask(verdict.message) if verdict.message else None,
-            final_response=self.masker.mask(observer.final_response)
-            if observer is not None and observer.final_response is not None
-            else None,
-            session=TerminalSession(
-                session_id=str(job.session.session_id if job else session.get("sessionId")),
-                thread_id=self.control.thread_id
-                or (job.session.thread_id if job else session.get("threadId")),
-            ),
-            turn_id=observer.turn_id if observer is not None else None,
-            usage=observer.usage if observer is not None else Usage(),
-            last_seq=last_seq,
-            duration_ms=int((time.monotonic() - self.started) * 1000),
-        )
-        try:
-            await call_with_retries(
-                TERMINAL_RETRY, lambda: self.link.events_client.terminal(self.link.run_id, request)
-            )
-        except ManagerError as exc:
-            log.error("terminal report not delivered: %s", exc.message)
-            return False
-        return True

@@ -54,6 +54,7 @@ class ManagerLink:
     attempt_id: str
     lease_id: str
     heartbeat_interval_seconds: float
+    lease_expires_at: str | None = None
     lost: anyio.Event = field(default_factory=anyio.Event)
     lost_error: ManagerError | None = None
 
@@ -131,10 +132,11 @@ async def send_heartbeats(
         )
         try:
             with anyio.fail_after(max(1.0, interval)):
-                await call_with_retries(
+                response = await call_with_retries(
                     RetryPolicy(attempts=3, deadline_seconds=interval, max_seconds=1.0),
                     partial(link.heartbeat_client.heartbeat, link.run_id, request),
                 )
+            link.lease_expires_at = response.lease.expires_at
         except ManagerError as exc:
             link.check(exc)
             if link.lost.is_set():

@@ -5,7 +5,8 @@ order things happened; contract §3) and its time, masks every string (§9) and 
 `data` under `limits.maxEventBytes` (longest strings first, `"truncated": true`). Events
 stay in the log until the manager acknowledges them (`ackedSeq`); `emit` waits when
 `max_unacked` events are outstanding, so memory stays bounded and a slow manager slows
-the producer instead of growing a list.
+the producer instead of growing a list. With a `Spool`, each event is appended to disk
+before the sender can see it, and each ack is recorded, so a restarted runner loses none.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import anyio
 
 from runner.contract import Event, utc_now
 from runner.masking import Masker
+from runner.spool import Spool
 
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1024 * 1024
@@ -86,9 +88,15 @@ class EventLog:
     """
 
     def __init__(
-        self, masker: Masker, *, max_event_bytes: int = 65536, max_unacked: int = 50_000
+        self,
+        masker: Masker,
+        *,
+        max_event_bytes: int = 65536,
+        max_unacked: int = 10_000,
+        spool: Spool | None = None,
     ) -> None:
         self.masker = masker
+        self.spool = spool
         self.max_event_bytes = max_event_bytes
         self.max_unacked = max_unacked
         self.last_seq = 0
@@ -126,22 +134,41 @@ class EventLog:
             command_id=command_id,
             data=fit_data(masked, self.max_event_bytes),
         )
+        if self.spool is not None:
+            self.spool.append(event)
         self._unacked.append(event)
         self._notify()
         return event
+
+    def restore(self, events: list[Event], acked_seq: int) -> None:
+        """Continue an attempt an earlier process spooled: its events, its last ack."""
+        self.last_seq = len(events)
+        self.acked_seq = min(acked_seq, self.last_seq)
+        self._unacked = deque(e for e in events if e.seq > self.acked_seq)
+        self._notify()
 
     def ack(self, acked_seq: int) -> None:
         """Record the manager's `ackedSeq` (§3); drops the events it covers."""
         if acked_seq > self.acked_seq:
             self.acked_seq = min(acked_seq, self.last_seq)
+            if self.spool is not None:
+                self.spool.record_ack(self.acked_seq)
         while self._unacked and self._unacked[0].seq <= self.acked_seq:
             self._unacked.popleft()
         self._notify()
 
     def rewind(self, acked_seq: int) -> None:
-        """After a `seq-gap`, the manager holds exactly 1..`acked_seq`: resend from there."""
-        self.acked_seq = acked_seq
-        self.ack(acked_seq)
+        """After a `seq-gap`, the manager holds exactly 1..`acked_seq`: resend from there.
+
+        Events already dropped from memory are read back from the spool.
+        """
+        if acked_seq < self.acked_seq and self.spool is not None:
+            spooled = self.spool.recover().events
+            self._unacked = deque(e for e in spooled if e.seq > acked_seq)
+            self.acked_seq = acked_seq
+            self._notify()
+        else:
+            self.ack(acked_seq)
 
     def batch(self, *, max_events: int = 200, max_bytes: int = MAX_BATCH_BYTES) -> list[Event]:
         """The oldest unacked events, at most `max_events` and about `max_bytes` in all."""

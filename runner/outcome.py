@@ -11,9 +11,19 @@ from enum import StrEnum
 from typing import Any
 
 from runner.classify import classify_turn_error
-from runner.contract import TerminalStatus
+from runner.contract import TerminalStatus, Usage
 from runner.failures import FailureKind, RunnerError
 from runner.turn import TurnObserver
+
+
+@dataclass
+class TurnFacts:
+    """What the terminal report says of the turn (§7): ids, final response, usage."""
+
+    thread_id: str | None = None
+    turn_id: str | None = None
+    final_response: str | None = None
+    usage: Usage = field(default_factory=Usage)
 
 
 class InterruptReason(StrEnum):

@@ -132,6 +132,8 @@ class StdioTransport:
         self.stderr_tail = StderrTail()
         self.stdout_closed = anyio.Event()
         self.stderr_closed = anyio.Event()
+        self.grace_seconds = 2.0
+        """How long the child gets after stdin EOF before SIGTERM (may be lowered)."""
         self._send_lock = anyio.Lock()
 
     @property
@@ -230,16 +232,22 @@ class StdioTransport:
                 await stdin.aclose()
 
     async def shutdown(
-        self, *, grace_seconds: float = 2.0, term_seconds: float = 2.0
+        self, *, grace_seconds: float | None = None, term_seconds: float = 2.0
     ) -> int | None:
         """Stop the child: close stdin → grace → SIGTERM group → SIGKILL group → reap.
 
         Shielded and bounded: returns within about `grace_seconds + term_seconds + 2`
         seconds whatever the child does.
 
+        Args:
+            grace_seconds: wait after stdin EOF; default `self.grace_seconds`.
+            term_seconds: wait after SIGTERM before SIGKILL.
+
         Returns:
             The child's return code (negative for a signal), or None if not reaped.
         """
+        if grace_seconds is None:
+            grace_seconds = self.grace_seconds
         with anyio.CancelScope(shield=True):
             await self.close_stdin()
             with anyio.move_on_after(grace_seconds):
@@ -280,6 +288,7 @@ async def open_stdio_transport(
     process = await spawn_process(argv, env=env, cwd=cwd)
     send, receive = anyio.create_memory_object_stream[Incoming](buffer_messages)
     transport = StdioTransport(process, receive)
+    transport.grace_seconds = grace_seconds
     try:
         async with task_group() as tg:
             tg.start_soon(transport._pump_stdout, send)
@@ -287,7 +296,7 @@ async def open_stdio_transport(
             try:
                 yield transport
             finally:
-                await transport.shutdown(grace_seconds=grace_seconds)
+                await transport.shutdown()
                 receive.close()
                 tg.cancel_scope.cancel()
     finally:
