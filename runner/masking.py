@@ -3,8 +3,8 @@
 A `Masker` knows the secret values by name, expands each into all the forms that reveal
 it (`runner.masking_forms`) and compiles them into one trie-shaped regex; every maximal
 run of overlapping form occurrences becomes one `***`. `StreamMasker` applies exactly
-the same masking to text that arrives in pieces (deltas), holding back only the shortest
-tail that could still turn into a secret.
+the same masking to text that arrives in pieces (deltas), holding back only the tail that
+could still grow into a secret form (shorter than the longest form).
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ class _Compiled:
     """The forms of all secrets, compiled: one matcher for masking, one for holding back."""
 
     def __init__(self, forms: set[str]) -> None:
-        self.forms = frozenset(forms)
-        self.longest = re.compile(longest_form_regex(forms))
-        self.start_at_end = re.compile(form_start_at_end_regex(forms))
+        try:
+            self.longest = re.compile(longest_form_regex(forms))
+            self.start_at_end = re.compile(form_start_at_end_regex(forms))
+        except RecursionError:  # hundreds of forms nested in each other: no trie
+            self.longest = re.compile(longest_form_regex(forms, trie=False))
+            self.start_at_end = re.compile(form_start_at_end_regex(forms, trie=False))
         self.max_form_chars = max(map(len, forms))
         self.by_head: dict[str, list[str]] = {}
         for form in forms:
@@ -108,6 +111,9 @@ class Masker:
             name: the secret's name, the only thing ever reported about it.
             value: the secret; an empty one is ignored, one shorter than
                 `MIN_SECRET_CHARS` characters only puts `name` into `too_short`.
+
+        The pattern is rebuilt (compiled on the next `mask`) only if `value` brings new
+        forms, so adding many secrets in a row compiles once.
         """
         if len(value) < MIN_SECRET_CHARS:
             if value and name not in self.too_short:
@@ -118,7 +124,7 @@ class Masker:
         forms = secret_forms(value)
         if not forms <= self._forms:
             self._forms |= forms
-            self._compiled = None  # recompiled on the next use
+            self._compiled = None
 
     def _matcher(self) -> _Compiled | None:
         if self._compiled is None and self._forms:

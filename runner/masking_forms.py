@@ -118,13 +118,16 @@ def _common_prefix(strings: list[str]) -> str:
     return first[:size]
 
 
-def longest_form_regex(forms: Iterable[str]) -> str:
+def longest_form_regex(forms: Iterable[str], *, trie: bool = True) -> str:
     """A regex that matches any of `forms`, the longest one where several start.
 
     Shaped as a trie: at every node the alternatives begin with distinct characters, so
     the greedy `(?:…)?` after a form that is also a prefix of others tries the longer
-    forms first. Chains without a branch are plain literals.
+    forms first. Chains without a branch are plain literals. With `trie=False` it is a
+    flat alternation, longest first (slower, but nesting depth 1 whatever the forms).
     """
+    if not trie:
+        return "|".join(re.escape(f) for f in sorted(set(forms), key=lambda f: (-len(f), f)))
     return _trie(sorted(set(forms)), root=True)
 
 
@@ -146,7 +149,7 @@ HEAD_CHARS = 16
 """`form_start_at_end_regex` spells out this many leading characters of each form."""
 
 
-def form_start_at_end_regex(forms: Iterable[str]) -> str:
+def form_start_at_end_regex(forms: Iterable[str], *, trie: bool = True) -> str:
     """A regex that finds where a proper prefix of one of `forms` may run to the end.
 
     `search(text, pos)` returns the leftmost `s ≥ pos` such that `text[s:]` is a proper
@@ -155,13 +158,14 @@ def form_start_at_end_regex(forms: Iterable[str]) -> str:
     matches, at worst the empty string at the end. Chains of the trie are written flat,
     `a(?:b|\\Z)(?:c|\\Z)`, correct because once `\\Z` has matched every later group
     matches it too; so the nesting depth is the number of branches, and the size is at
-    most `HEAD_CHARS` per form.
+    most `HEAD_CHARS` per form. With `trie=False`, one flat chain per form.
     """
     heads: dict[str, bool] = {}
     for form in forms:
         head = form[:HEAD_CHARS]
         heads[head] = heads.get(head, False) or len(form) > HEAD_CHARS
-    return _starts(sorted(heads.items()))
+    items = sorted(heads.items())
+    return _starts(items) if trie else "|".join(_starts([item]) for item in items)
 
 
 def _starts(items: list[tuple[str, bool]]) -> str:
