@@ -23,6 +23,7 @@ from runner.contract import Usage
 from runner.events import EventLog
 from runner.items import item_summary
 from runner.liveness import TOOL_ITEM_TYPES, LivenessTracker
+from runner.masking import StreamMasker
 
 DELTA_METHODS = {
     "item/agentMessage/delta": "agentMessage",
@@ -80,6 +81,8 @@ class TurnObserver:
         """When the backend last did something other than announce a retry."""
         self._turn_started_emitted = False
         self._deltas: dict[str, tuple[str, list[str]]] = {}
+        self._streams: dict[str, StreamMasker] = {}
+        """Per item: masks secrets split across deltas (holds back a possible prefix)."""
 
     async def emit(self, type: str, data: dict[str, Any]) -> None:
         """Emit an event of this turn, after flushing pending deltas (order kept)."""
@@ -165,8 +168,19 @@ class TurnObserver:
         item_type = self.open_items.get(item_id, DELTA_METHODS[method])
         if item_type in ("agentMessage", "reasoning"):
             self.liveness.model_output()
-        entry = self._deltas.setdefault(item_id, (item_type, []))
-        entry[1].append(text)
+        stream = self._streams.get(item_id)
+        if stream is None:
+            stream = self._streams[item_id] = self.events.masker.stream()
+        safe = stream.feed(text)
+        if safe:
+            self._deltas.setdefault(item_id, (item_type, []))[1].append(safe)
+
+    def _close_stream(self, item_id: str, item_type: str) -> None:
+        """Release what the item's stream masker held back (its item has ended)."""
+        stream = self._streams.pop(item_id, None)
+        tail = stream.flush() if stream is not None else ""
+        if tail:
+            self._deltas.setdefault(item_id, (item_type, []))[1].append(tail)
 
     async def _on_turn_started(self, params: dict[str, Any]) -> None:
         turn_id = dig(params, "turn", "id")
@@ -194,6 +208,7 @@ class TurnObserver:
                 self.liveness.model_output()
             return
         self.open_items.pop(item_id, None)
+        self._close_stream(item_id, item_type)
         await self.emit("item.completed", summary)
         if item_type in TOOL_ITEM_TYPES:
             self.liveness.tool_finished(item_id)
@@ -280,6 +295,8 @@ class TurnObserver:
         """End the turn: close items left open (as `interrupted`), emit `turn.completed`."""
         if self.outcome is not None:
             return
+        for item_id in list(self._streams):
+            self._close_stream(item_id, self.open_items.get(item_id, "unknown"))
         for item_id, item_type in list(self.open_items.items()):
             await self.emit(
                 "item.completed",

@@ -1,0 +1,57 @@
+"""A 100 000-delta flood from the (fake) backend while the manager answers slowly:
+nothing lost, deltas coalesced, heartbeats keep coming, memory bounded."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import anyio
+import pytest
+
+from fakes.app_server import LAUNCHER, SCENARIOS_DIR
+from fakes.manager import example_job
+from fakes.stack import local_stack
+from tests.e2e.helpers import assert_contiguous, describe, of_type
+
+pytestmark = pytest.mark.anyio
+
+MAX_RSS_BYTES = 400 * 1024 * 1024
+"""Runner + fake backend together; the runner alone is measured in bench/."""
+
+
+async def test_a_flood_under_a_slow_manager_is_delivered_whole_with_heartbeats_flowing(
+    tmp_path: Path,
+) -> None:
+    async with local_stack(tmp_path, []) as stack:
+        shutil.copy(
+            SCENARIOS_DIR / "flood-100k-deltas.json",
+            stack.provider_home / "fake-codex-scenario.json",
+        )
+        stack.manager.knobs.add_latency(0.5, method="POST", path_pattern="/api/v1/runs/*/events")
+        job = example_job()
+        stack.manager.add_job(job, heartbeat_interval_seconds=1)
+        env = stack.runner_env(job["runnerJobId"], AGENTRUN_CODEX_BIN=str(LAUNCHER))
+        with anyio.fail_after(240):
+            result = await stack.run_runner(job["runnerJobId"], env=env)
+        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
+        events = stack.manager.events(job["runId"], job["attemptId"])
+        beats = stack.manager.heartbeats(job["runId"], job["attemptId"])
+
+    assert result.returncode == 0, describe(result)
+    assert terminal is not None
+    assert terminal["status"] == "succeeded"
+    assert_contiguous(events)
+    deltas = of_type(events, "item.delta")
+    text = "".join(d["data"]["text"] for d in deltas if d["data"]["itemType"] == "agentMessage")
+    [message] = [
+        e for e in of_type(events, "item.completed") if e["data"]["itemType"] == "agentMessage"
+    ]
+    assert text == "x" * 100_000
+    assert message["data"]["truncated"] is True  # over limits.maxEventBytes (§3)
+    assert terminal["finalResponse"] == text
+    assert len(deltas) < 2_000
+    assert len(beats) >= 2
+    phases = {b.body["liveness"]["phase"] for b in beats}
+    assert "waiting-model" in phases
+    assert max(b.body["resources"]["rssBytes"] for b in beats) < MAX_RSS_BYTES
