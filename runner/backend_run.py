@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 DELTA_FLUSH_SECONDS = 0.1
 INTERRUPT_WAIT_SECONDS = 10.0
 MAX_INVALID_TOOL_CALLS_IN_A_ROW = 3
+THREAD_REQUEST_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -172,13 +173,16 @@ async def _open_thread(
     client: CodexClient, job: Job, cwd: Path, emit: Callable[[str, dict[str, Any]], Awaitable[None]]
 ) -> str:
     requested = job.session.thread_id
+    # A thread call that never answers is bounded like any silence of the backend.
+    timeout = min(THREAD_REQUEST_TIMEOUT_SECONDS, float(job.timeouts.idle_seconds))
     try:
         if requested is not None:
             result = await client.resume_thread(
-                {"threadId": requested, "cwd": str(cwd), "excludeTurns": True}
+                {"threadId": requested, "cwd": str(cwd), "excludeTurns": True},
+                timeout_seconds=timeout,
             )
         else:
-            result = await client.start_thread(thread_params(job, cwd))
+            result = await client.start_thread(thread_params(job, cwd), timeout_seconds=timeout)
     except ValidationError as exc:
         raise JobSpecError(
             f"backend settings do not fit Codex's thread params: {exc.errors()[0]['msg']}"
@@ -193,9 +197,14 @@ async def _open_thread(
         )
         raise BackendError(kind, exc.message, detail={"code": exc.code}) from exc
     except BackendError as exc:
-        if requested is not None and exc.kind is not FailureKind.BACKEND_EXITED:
-            raise BackendError(FailureKind.THREAD_RESUME_FAILED, exc.message) from exc
-        raise
+        if exc.kind is FailureKind.BACKEND_EXITED:
+            raise
+        kind = (
+            FailureKind.THREAD_RESUME_FAILED
+            if requested is not None
+            else FailureKind.THREAD_START_FAILED
+        )
+        raise BackendError(kind, exc.message, detail=exc.detail) from exc
     thread_id = dig(result, "thread", "id")
     if not isinstance(thread_id, str):
         raise BackendError(

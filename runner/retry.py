@@ -61,7 +61,7 @@ class RetryPolicy:
 
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     backoff = wait_exponential_jitter(
-        initial=policy.initial_seconds, max=policy.max_seconds, jitter=policy.initial_seconds
+        multiplier=policy.initial_seconds, max=policy.max_seconds, jitter=policy.initial_seconds
     )
 
     def wait(state: RetryCallState) -> float:

@@ -21,6 +21,7 @@ import anyio
 from adapters.codex.generated import protocol as p
 from adapters.codex.messages import build_params
 from adapters.codex.session import (
+    DEFAULT_REQUEST_TIMEOUT_SECONDS,
     BackendClosed,
     JsonRpcError,
     JsonRpcSession,
@@ -64,23 +65,33 @@ class CodexClient:
         self.transport = transport
         self.info = info
 
-    async def start_thread(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def start_thread(
+        self, params: dict[str, Any], *, timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    ) -> dict[str, Any]:
         """`thread/start`; returns the result (`thread.id` is the new thread id).
 
         Raises:
             JsonRpcError: e.g. `-32600 failed to load configuration: …` (§3).
             pydantic.ValidationError: `params` do not fit the 0.169 schema.
         """
-        return await self.session.request("thread/start", build_params(p.ThreadStartParams, params))
+        return await self.session.request(
+            "thread/start",
+            build_params(p.ThreadStartParams, params),
+            timeout_seconds=timeout_seconds,
+        )
 
-    async def resume_thread(self, params: dict[str, Any]) -> dict[str, Any]:
+    async def resume_thread(
+        self, params: dict[str, Any], *, timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    ) -> dict[str, Any]:
         """`thread/resume`; the result's `thread.turns` holds the earlier history (§10).
 
         Raises:
             JsonRpcError: e.g. `-32600 no rollout found for thread id …` (§8).
         """
         return await self.session.request(
-            "thread/resume", build_params(p.ThreadResumeParams, params)
+            "thread/resume",
+            build_params(p.ThreadResumeParams, params),
+            timeout_seconds=timeout_seconds,
         )
 
     async def start_turn(self, thread_id: str, items: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,87 @@
+"""What only the fake app-server can produce on demand, through the whole runner:
+a backend that keeps printing garbage, one that never answers, and server requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from fakes.app_server import LAUNCHER
+from fakes.app_server import SCENARIOS_DIR as FAKE_SCENARIOS
+from fakes.manager import example_job
+from fakes.stack import local_stack
+from tests.e2e.helpers import describe, of_type
+
+pytestmark = pytest.mark.anyio
+
+
+async def run_with_fake(
+    tmp_path: Path, scenario: dict[str, Any], **job_fields: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]], Path]:
+    async with local_stack(tmp_path, []) as stack:
+        (stack.provider_home / "fake-codex-scenario.json").write_text(json.dumps(scenario))
+        job = example_job(**job_fields)
+        stack.manager.add_job(job, heartbeat_interval_seconds=1)
+        env = stack.runner_env(job["runnerJobId"], AGENTRUN_CODEX_BIN=str(LAUNCHER))
+        with anyio.fail_after(60):
+            result = await stack.run_runner(job["runnerJobId"], env=env)
+        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
+        events = stack.manager.events(job["runId"], job["attemptId"])
+    assert result.returncode == 0, describe(result)
+    assert terminal is not None
+    return terminal, events, Path(env["AGENTRUN_RUNTIME_HOME"])
+
+
+async def test_a_backend_that_keeps_sending_garbage_is_a_backend_protocol_error(
+    tmp_path: Path,
+) -> None:
+    scenario = {"turns": [{"steps": [{"kind": "malformedLines", "count": 50}, {"kind": "hang"}]}]}
+    terminal, events, _ = await run_with_fake(tmp_path, scenario)
+
+    assert terminal["status"] == "failed"
+    assert terminal["failureKind"] == "backend-protocol-error"
+    warnings = [w for w in of_type(events, "backend.warning") if "bad line" in w["data"]["message"]]
+    assert len(warnings) >= 20
+
+
+async def test_a_few_bad_lines_are_reported_and_the_turn_goes_on(tmp_path: Path) -> None:
+    scenario = json.loads((FAKE_SCENARIOS / "malformed-lines.json").read_text())
+    terminal, events, _ = await run_with_fake(tmp_path, scenario)
+
+    assert terminal["status"] == "succeeded"
+    assert any("bad line" in w["data"]["message"] for w in of_type(events, "backend.warning"))
+
+
+async def test_a_backend_that_never_answers_thread_start_fails_the_attempt(
+    tmp_path: Path,
+) -> None:
+    scenario = json.loads((FAKE_SCENARIOS / "never-answers-thread-start.json").read_text())
+    terminal, _, _ = await run_with_fake(tmp_path, scenario, idle_seconds=2)
+
+    assert terminal["status"] == "failed"
+    assert terminal["failureKind"] == "thread-start-failed"
+
+
+async def test_tool_calls_user_input_and_file_approvals_each_get_a_defined_refusal(
+    tmp_path: Path,
+) -> None:
+    scenario = json.loads((FAKE_SCENARIOS / "server-requests-tools-and-input.json").read_text())
+    terminal, events, runtime_home = await run_with_fake(tmp_path, scenario)
+
+    assert terminal["status"] == "succeeded"
+    answers = {
+        w["data"]["serverRequest"]: w["data"]["answer"]
+        for w in of_type(events, "backend.warning")
+        if "answer" in w["data"]
+    }
+    assert answers["item/tool/call"]["success"] is False
+    assert answers["item/tool/requestUserInput"] == {"answers": {}}
+    assert answers["item/fileChange/requestApproval"] == {"decision": "decline"}
+    record_file = runtime_home / "fake-codex-record.jsonl"
+    record = [json.loads(line) for line in record_file.read_text().splitlines()]
+    answered = [r for r in record if r.get("type") == "serverRequestAnswered"]
+    assert len(answered) == 3
