@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.codex.transport import ProtocolError, StdioTransport, parse_line
-
 
 SETTINGS = settings(
     derandomize=True,
