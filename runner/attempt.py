@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_RETRY = RetryPolicy(attempts=10, deadline_seconds=120.0)
 LOST_LEASE_GRACE_SECONDS = 0.3
-"""After `lease-lost` the backend gets this long after stdin EOF before SIGTERM (§3)."""
+"""After `lease-lost`, each shutdown step of the backend waits this long (§3: stop)."""
 
 
 def print_failure_line(error: RunnerError) -> None:
@@ -247,7 +247,8 @@ class Attempt:
                 await self.link.lost.wait()
                 self.control.stop(InterruptReason.LEASE_LOST)
                 if self.control.client is not None:
-                    self.control.client.transport.grace_seconds = LOST_LEASE_GRACE_SECONDS
+                    transport = self.control.client.transport
+                    transport.grace_seconds = transport.term_seconds = LOST_LEASE_GRACE_SECONDS
                 work.cancel_scope.cancel()
 
             work.start_soon(watch_lost)

@@ -134,6 +134,8 @@ class StdioTransport:
         self.stderr_closed = anyio.Event()
         self.grace_seconds = 2.0
         """How long the child gets after stdin EOF before SIGTERM (may be lowered)."""
+        self.term_seconds = 2.0
+        """How long the group gets after SIGTERM before SIGKILL (may be lowered)."""
         self._send_lock = anyio.Lock()
 
     @property
@@ -232,7 +234,7 @@ class StdioTransport:
                 await stdin.aclose()
 
     async def shutdown(
-        self, *, grace_seconds: float | None = None, term_seconds: float = 2.0
+        self, *, grace_seconds: float | None = None, term_seconds: float | None = None
     ) -> int | None:
         """Stop the child: close stdin → grace → SIGTERM group → SIGKILL group → reap.
 
@@ -241,13 +243,15 @@ class StdioTransport:
 
         Args:
             grace_seconds: wait after stdin EOF; default `self.grace_seconds`.
-            term_seconds: wait after SIGTERM before SIGKILL.
+            term_seconds: wait after SIGTERM before SIGKILL; default `self.term_seconds`.
 
         Returns:
             The child's return code (negative for a signal), or None if not reaped.
         """
         if grace_seconds is None:
             grace_seconds = self.grace_seconds
+        if term_seconds is None:
+            term_seconds = self.term_seconds
         with anyio.CancelScope(shield=True):
             await self.close_stdin()
             with anyio.move_on_after(grace_seconds):

@@ -85,3 +85,13 @@ async def test_tool_calls_user_input_and_file_approvals_each_get_a_defined_refus
     record = [json.loads(line) for line in record_file.read_text().splitlines()]
     answered = [r for r in record if r.get("type") == "serverRequestAnswered"]
     assert len(answered) == 3
+
+
+async def test_transient_retries_are_warnings_and_never_end_the_turn(tmp_path: Path) -> None:
+    scenario = json.loads((FAKE_SCENARIOS / "retry-then-answer.json").read_text())
+    terminal, events, _ = await run_with_fake(tmp_path, scenario)
+
+    assert terminal["status"] == "succeeded"
+    retries = [w for w in of_type(events, "backend.warning") if w["data"].get("willRetry")]
+    assert retries
+    assert [f for f in of_type(events, "failure") if f["data"]["terminal"]] == []
