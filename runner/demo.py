@@ -82,7 +82,7 @@ def _summary(event: dict[str, Any]) -> str:
             return " ".join(f"{k}={data[k]}" for k in keys if data.get(k) is not None)
 
 
-def _demo_repos(mirror_root: Path) -> None:
+def make_demo_repos(mirror_root: Path) -> None:
     make_repo(
         mirror_root,
         "agentrun-demo/subject",
@@ -145,7 +145,7 @@ async def run_demo(prompt: str | None, script_path: Path | None, out: Path | Non
     )
     mirror_root = root / "mirror"
     mirror_root.mkdir(exist_ok=True)
-    _demo_repos(mirror_root)
+    make_demo_repos(mirror_root)
     job = demo_job(prompt or DEFAULT_PROMPT)
     log_path = root / "events.jsonl"
     console.print(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
 import pytest
 
 from fakes.mirror import serve_git_mirror
 from fakes.stack import local_stack
-from runner.demo import _demo_repos, demo_job
-from tests.e2e.helpers import describe, of_type
+from runner.demo import demo_job, make_demo_repos
+from tests.e2e.helpers import of_type, run_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
@@ -21,7 +20,7 @@ async def test_bundle_skill_and_prompt_ref_reach_the_model_and_the_subject_repo_
 ) -> None:
     mirror_root = tmp_path / "mirror"
     mirror_root.mkdir()
-    _demo_repos(mirror_root)
+    make_demo_repos(mirror_root)
     steps = [
         {"kind": "function_call", "name": "exec_command", "arguments": {"cmd": "pwd"}},
         {"kind": "text", "text": "done"},
@@ -32,15 +31,10 @@ async def test_bundle_skill_and_prompt_ref_reach_the_model_and_the_subject_repo_
     ):
         stack.mirror_url = mirror.base_url
         job = demo_job("Use the greeter.")
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        with anyio.fail_after(60):
-            result = await stack.run_runner(job["runnerJobId"])
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
-        events = stack.manager.events(job["runId"], job["attemptId"])
+        done = await run_job(stack, job)
+        terminal, events = done.terminal, done.events
         first_request = json.dumps(stack.model.model_requests[0].body)
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["status"] == "succeeded"
     [workspace] = of_type(events, "workspace.materialized")
     [bundle] = of_type(events, "resource-bundle-materialized")

@@ -17,7 +17,7 @@ import pytest
 from fakes.manager import example_job, new_id
 from fakes.model import SCRIPTS_DIR, load_script
 from fakes.stack import LocalStack, RunnerResult, local_stack
-from tests.e2e.helpers import describe, of_type
+from tests.e2e.helpers import describe, of_type, run_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
@@ -207,14 +207,9 @@ async def test_a_command_approval_under_untrusted_is_declined_and_the_command_ne
     async with local_stack(tmp_path / "stack", steps) as stack:
         job = example_job()
         job["backend"]["approvalPolicy"] = "untrusted"
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        with anyio.fail_after(60):
-            result = await stack.run_runner(job["runnerJobId"])
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
-        events = stack.manager.events(job["runId"], job["attemptId"])
+        done = await run_job(stack, job)
+        terminal, events = done.terminal, done.events
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["status"] == "succeeded"
     answers = [
         w["data"] for w in of_type(events, "backend.warning") if "serverRequest" in w["data"]
@@ -247,13 +242,9 @@ async def test_a_broken_config_toml_is_backend_config_invalid(tmp_path: Path) ->
         config = stack.provider_home / "config.toml"
         config.write_text("[model_providers.broken\n" + config.read_text())
         job = example_job()
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        with anyio.fail_after(60):
-            result = await stack.run_runner(job["runnerJobId"])
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
+        done = await run_job(stack, job)
+        terminal = done.terminal
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["status"] == "failed"
     assert terminal["failureKind"] == "backend-config-invalid"
 
@@ -261,14 +252,10 @@ async def test_a_broken_config_toml_is_backend_config_invalid(tmp_path: Path) ->
 async def test_a_missing_codex_binary_is_backend_spawn_failed(tmp_path: Path) -> None:
     async with local_stack(tmp_path, []) as stack:
         job = example_job()
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
         env = stack.runner_env(job["runnerJobId"], AGENTRUN_CODEX_BIN=str(tmp_path / "nope"))
-        with anyio.fail_after(60):
-            result = await stack.run_runner(job["runnerJobId"], env=env)
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
+        done = await run_job(stack, job, env=env)
+        terminal = done.terminal
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["failureKind"] == "backend-spawn-failed"
 
 

@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from fakes.app_server import LAUNCHER
 from fakes.app_server import SCENARIOS_DIR as FAKE_SCENARIOS
 from fakes.manager import example_job
 from fakes.stack import local_stack
-from tests.e2e.helpers import describe, of_type
+from tests.e2e.helpers import of_type, run_job
 
 pytestmark = pytest.mark.anyio
 
@@ -25,14 +24,9 @@ async def run_with_fake(
     async with local_stack(tmp_path, []) as stack:
         (stack.provider_home / "fake-codex-scenario.json").write_text(json.dumps(scenario))
         job = example_job(**job_fields)
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
         env = stack.runner_env(job["runnerJobId"], AGENTRUN_CODEX_BIN=str(LAUNCHER))
-        with anyio.fail_after(60):
-            result = await stack.run_runner(job["runnerJobId"], env=env)
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
-        events = stack.manager.events(job["runId"], job["attemptId"])
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
+        done = await run_job(stack, job, env=env)
+        terminal, events = done.terminal, done.events
     return terminal, events, Path(env["AGENTRUN_RUNTIME_HOME"])
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import anyio
 import pytest
 
 from fakes.manager import example_job
 from fakes.model import SCRIPTS_DIR, load_script
 from fakes.stack import local_stack
-from tests.e2e.helpers import describe, of_type
+from tests.e2e.helpers import of_type, run_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
@@ -45,14 +44,9 @@ async def test_a_provider_failure_fails_the_attempt_with_its_kind(
         tmp_path, load_script(SCRIPTS_DIR / f"{script}.json"), stream_idle_timeout_ms=1000
     ) as stack:
         job = example_job()
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        with anyio.fail_after(60):
-            result = await stack.run_runner(job["runnerJobId"])
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
-        events = stack.manager.events(job["runId"], job["attemptId"])
+        done = await run_job(stack, job)
+        terminal, events = done.terminal, done.events
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["status"] == "failed"
     assert terminal["failureKind"] == kind
     [failure] = [f for f in of_type(events, "failure") if f["data"]["terminal"]]
@@ -74,14 +68,9 @@ async def test_nothing_listening_is_interrupted_at_idle_seconds_as_provider_unre
             config.replace(stack.model.base_url, f"http://127.0.0.1:{closed_port}/v1")
         )
         job = example_job(idle_seconds=3)
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        with anyio.fail_after(60):
-            result = await stack.run_runner(job["runnerJobId"])
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
-        events = stack.manager.events(job["runId"], job["attemptId"])
+        done = await run_job(stack, job)
+        terminal, events = done.terminal, done.events
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["status"] == "failed"
     assert terminal["failureKind"] == "provider-unreachable"
     warnings = of_type(events, "backend.warning")
