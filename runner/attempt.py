@@ -12,31 +12,28 @@ terminal report was delivered, else 1 (2 when nothing could be claimed).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
 import signal
-import socket
-import sys
 import time
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import psutil
 from pydantic import ValidationError
 
-from adapters.codex.binary import PROJECT_ROOT, codex_version, resolve_codex_binary
+from adapters.codex.binary import codex_version, resolve_codex_binary
 from bundles.job import materialize_job
 from runner import RUNNER_VERSION
 from runner.backend_run import BackendPlan, TurnControl, run_turn
+from runner.claim import claim_request, env_identity, no_proxy_covers, print_failure_line
 from runner.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.commands import poll_commands
-from runner.contract import Capabilities, ClaimRequest, ClaimResponse, Job, RunnerInfo
+from runner.contract import ClaimResponse, Job
 from runner.delivery import ManagerLink, send_events, send_heartbeats
 from runner.env import RunnerEnv
 from runner.events import EventLog
@@ -57,65 +54,6 @@ log = logging.getLogger(__name__)
 CLAIM_RETRY = RetryPolicy(attempts=10, deadline_seconds=120.0)
 LOST_LEASE_GRACE_SECONDS = 0.3
 """After `lease-lost`, each shutdown step of the backend waits this long (§3: stop)."""
-
-
-def print_failure_line(error: RunnerError) -> None:
-    """§1: a failure before the manager can be told is one JSON line on stderr."""
-    line = {
-        "failureKind": str(error.kind),
-        "message": error.message,
-        "retryable": error.retryable,
-        "source": error.source,
-    }
-    print(json.dumps(line), file=sys.stderr, flush=True)
-
-
-def _env_identity() -> str:
-    """The env image identity boot computed (`AGENTRUN_ENV_IDENTITY`), else our own."""
-    if os.environ.get("AGENTRUN_ENV_IDENTITY"):
-        return os.environ["AGENTRUN_ENV_IDENTITY"]
-    try:
-        from boot.env_identity import compute_env_identity
-
-        return compute_env_identity(PROJECT_ROOT)
-    except Exception:  # the identity is informative; never fail an attempt on it
-        return "unknown"
-
-
-def no_proxy_covers(proxy: dict[str, str], url: str) -> bool | None:
-    """Whether `NO_PROXY` exempts the manager's host (None when no proxy is set)."""
-    if not any(k.lower() in ("http_proxy", "https_proxy") for k in proxy):
-        return None
-    host = (urlsplit(url).hostname or "").lower()
-    entries = (proxy.get("NO_PROXY") or proxy.get("no_proxy") or "").split(",")
-    for entry in (e.strip().lower().lstrip("*") for e in entries):
-        if entry and (
-            entry == "*" or host == entry.lstrip(".") or host.endswith("." + entry.lstrip("."))
-        ):
-            return True
-    return False
-
-
-def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimRequest:
-    """The §2 claim body: who this runner is and what it can do."""
-    return ClaimRequest(
-        runner=RunnerInfo(
-            runner_id=runner_id,
-            pod=os.environ.get("AGENTRUN_POD_NAME") or socket.gethostname(),
-            node=os.environ.get("AGENTRUN_NODE_NAME"),
-            namespace=os.environ.get("AGENTRUN_POD_NAMESPACE"),
-            capabilities=Capabilities(
-                backends=["codex"],
-                codex_version=codex,
-                runner_version=RUNNER_VERSION,
-                boot_commit=env.boot_commit,
-                env_identity=_env_identity(),
-                python=platform.python_version(),
-                cpu_count=os.cpu_count() or 1,
-                memory_bytes=psutil.virtual_memory().total,
-            ),
-        )
-    )
 
 
 async def run_from_environ() -> int:
@@ -336,6 +274,16 @@ class Attempt:
             transient = env.transient_env()
             for name, value in transient.items():
                 self.masker.add(name, value)
+            if self.masker.too_short:
+                await self.events.emit(
+                    "backend.warning",
+                    {
+                        "message": "secret values shorter than 6 characters are not masked",
+                        "names": list(self.masker.too_short),
+                        "valuesPrinted": False,
+                    },
+                    command_id=cid,
+                )
             env.workspace.mkdir(parents=True, exist_ok=True)
 
             async def emit(type: str, data: dict[str, Any]) -> None:
@@ -377,7 +325,7 @@ class Attempt:
         return {
             "runnerVersion": RUNNER_VERSION,
             "bootCommit": env.boot_commit,
-            "envIdentity": _env_identity(),
+            "envIdentity": env_identity(),
             "python": platform.python_version(),
             "pid": os.getpid(),
             "bootDurationMs": now_ms - env.boot_started_at_ms

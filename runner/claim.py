@@ -1,0 +1,83 @@
+"""Who this runner is: the §2 claim body, env identity, and the pre-claim failure line.
+
+The claim reports the runner's capabilities (backends, Codex and runner versions, boot
+commit, env identity, Python, CPUs, memory) and where it runs (downward-API env
+`AGENTRUN_POD_NAME`, `AGENTRUN_POD_NAMESPACE`, `AGENTRUN_NODE_NAME`, which §1 does not
+list yet). A failure before anything can be claimed is one JSON line on stderr (§1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sys
+from urllib.parse import urlsplit
+
+import psutil
+
+from adapters.codex.binary import PROJECT_ROOT
+from runner import RUNNER_VERSION
+from runner.contract import Capabilities, ClaimRequest, RunnerInfo
+from runner.env import RunnerEnv
+from runner.failures import RunnerError
+
+
+def print_failure_line(error: RunnerError) -> None:
+    """§1: a failure before the manager can be told is one JSON line on stderr."""
+    line = {
+        "failureKind": str(error.kind),
+        "message": error.message,
+        "retryable": error.retryable,
+        "source": error.source,
+    }
+    print(json.dumps(line), file=sys.stderr, flush=True)
+
+
+def env_identity() -> str:
+    """The env image identity boot computed (`AGENTRUN_ENV_IDENTITY`), else our own."""
+    if os.environ.get("AGENTRUN_ENV_IDENTITY"):
+        return os.environ["AGENTRUN_ENV_IDENTITY"]
+    try:
+        from boot.env_identity import compute_env_identity
+
+        return compute_env_identity(PROJECT_ROOT)
+    except Exception:  # the identity is informative; never fail an attempt on it
+        return "unknown"
+
+
+def no_proxy_covers(proxy: dict[str, str], url: str) -> bool | None:
+    """Whether `NO_PROXY` exempts the manager's host (None when no proxy is set)."""
+    if not any(k.lower() in ("http_proxy", "https_proxy") for k in proxy):
+        return None
+    host = (urlsplit(url).hostname or "").lower()
+    entries = (proxy.get("NO_PROXY") or proxy.get("no_proxy") or "").split(",")
+    for entry in (e.strip().lower().lstrip("*") for e in entries):
+        if entry and (
+            entry == "*" or host == entry.lstrip(".") or host.endswith("." + entry.lstrip("."))
+        ):
+            return True
+    return False
+
+
+def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimRequest:
+    """The §2 claim body: who this runner is and what it can do."""
+    return ClaimRequest(
+        runner=RunnerInfo(
+            runner_id=runner_id,
+            pod=os.environ.get("AGENTRUN_POD_NAME") or socket.gethostname(),
+            node=os.environ.get("AGENTRUN_NODE_NAME"),
+            namespace=os.environ.get("AGENTRUN_POD_NAMESPACE"),
+            capabilities=Capabilities(
+                backends=["codex"],
+                codex_version=codex,
+                runner_version=RUNNER_VERSION,
+                boot_commit=env.boot_commit,
+                env_identity=env_identity(),
+                python=platform.python_version(),
+                cpu_count=os.cpu_count() or 1,
+                memory_bytes=psutil.virtual_memory().total,
+            ),
+        )
+    )
