@@ -238,7 +238,13 @@ class Attempt:
         try:
             await send_events(self.link, self.events)
         except ManagerError as exc:
-            log.error("events can no longer be delivered: %s", exc.message)
+            # `seq-conflict` means this runner sent two contents for one seq: a runner bug.
+            kind = "runner-internal-error" if exc.code == "seq-conflict" else str(exc.kind)
+            log.error(
+                "events can no longer be delivered: %s",
+                exc.message,
+                extra={"failureKind": kind, "code": exc.code},
+            )
         finally:
             self.sender_done.set()
 

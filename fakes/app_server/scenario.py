@@ -80,6 +80,7 @@ class AgentMessageStep(_Model):
 
     Give `text` (split into `deltas` near-equal pieces) or `deltaText` (repeated `deltas`
     times, generated lazily: `{"deltaText": "x", "deltas": 100000}` is the flood).
+    `deltasPerSecond` paces them; `stampDeltas` appends the emit time to each.
     """
 
     kind: Literal["agentMessage"]
@@ -87,6 +88,11 @@ class AgentMessageStep(_Model):
     delta_text: str | None = None
     deltas: int = Field(default=1, ge=1, le=10_000_000)
     id: str | None = None
+    deltas_per_second: float | None = Field(default=None, gt=0)
+    """Pace the deltas at this average rate (None: as fast as the client reads)."""
+    stamp_deltas: bool = False
+    """Append `<µs since the epoch>` to each delta, taken as it is queued for stdout
+    (benchmarks measure delivery latency from it)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> AgentMessageStep:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import anyio
@@ -74,7 +75,10 @@ async def play_step(turn: TurnRun, step: s.Step) -> None:
     """Play one step (see the step models in `fakes.app_server.scenario`)."""
     host = turn.host
     if isinstance(step, s.AgentMessageStep):
-        await _agent_message(turn, step.id or host.next_item_id("msg"), delta_pieces(step))
+        pieces: Iterator[str] | AsyncIterator[str] = delta_pieces(step)
+        if step.deltas_per_second is not None or step.stamp_deltas:
+            pieces = _paced(delta_pieces(step), step.deltas_per_second, step.stamp_deltas)
+        await _agent_message(turn, step.id or host.next_item_id("msg"), pieces)
     elif isinstance(step, s.ReasoningStep):
         item_id = step.id or host.next_item_id("rs")
         await turn.item_started(shapes.reasoning(item_id, []))
@@ -152,12 +156,33 @@ def _turn_error(step: s.ErrorStep | s.FailStep) -> dict[str, Any]:
     }
 
 
-async def _agent_message(turn: TurnRun, item_id: str, pieces: Iterator[str]) -> None:
+async def _paced(
+    pieces: Iterator[str], per_second: float | None, stamp: bool
+) -> AsyncIterator[str]:
+    """`pieces` at `per_second` on average (sleeping in steps of >= 1 ms), each with
+    `<µs since the epoch>` appended when `stamp`."""
+    started = time.monotonic()
+    for index, piece in enumerate(pieces):
+        if per_second is not None:
+            ahead = started + index / per_second - time.monotonic()
+            if ahead > 0.001:
+                await anyio.sleep(ahead)
+        yield f"{piece}<{time.time_ns() // 1000}>" if stamp else piece
+
+
+async def _agent_message(
+    turn: TurnRun, item_id: str, pieces: Iterator[str] | AsyncIterator[str]
+) -> None:
     await turn.item_started(shapes.agent_message(item_id, ""))
     parts: list[str] = []
-    for piece in pieces:
-        parts.append(piece)
-        await turn.notify("item/agentMessage/delta", {"itemId": item_id, "delta": piece})
+    if isinstance(pieces, Iterator):
+        for piece in pieces:
+            parts.append(piece)
+            await turn.notify("item/agentMessage/delta", {"itemId": item_id, "delta": piece})
+    else:
+        async for piece in pieces:
+            parts.append(piece)
+            await turn.notify("item/agentMessage/delta", {"itemId": item_id, "delta": piece})
     await turn.item_completed(shapes.agent_message(item_id, "".join(parts)))
 
 
