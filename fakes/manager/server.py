@@ -9,36 +9,12 @@ cancels it if that takes longer than a bound.
 from __future__ import annotations
 
 import contextlib
-import socket
-from collections.abc import AsyncIterator, Generator
-
-import anyio
-import uvicorn
+from collections.abc import AsyncIterator
 
 from fakes.manager.clock import Clock
 from fakes.manager.knobs import Knobs
 from fakes.manager.manager import FakeManager
-
-
-class _QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handlers alone and stops without polling."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._exit_requested = anyio.Event()
-
-    def request_exit(self) -> None:
-        """Start the graceful stop now (uvicorn itself polls `should_exit` every 0.1 s)."""
-        self.should_exit = True
-        self._exit_requested.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-    async def main_loop(self) -> None:
-        await self.on_tick(0)
-        await self._exit_requested.wait()
+from fakes.serving import serve_asgi
 
 
 @contextlib.asynccontextmanager
@@ -73,46 +49,12 @@ async def serve_fake_manager(
         The served manager; `mgr.url` is e.g. "http://127.0.0.1:41234".
     """
     manager = FakeManager(token, knobs=knobs, clock=clock, max_wait_seconds=max_wait_seconds)
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says
-    # TCP, and without it every response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-        bound_host, bound_port = sock.getsockname()[:2]
-        manager.url = f"http://{bound_host}:{bound_port}"
-        config = uvicorn.Config(
-            manager.app,
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            http="h11",
-            ws="none",
-            proxy_headers=False,
-            server_header=False,
-            date_header=False,
-            timeout_graceful_shutdown=max(1, int(shutdown_timeout_seconds)),
-        )
-        server = _QuietServer(config)
-        async with anyio.create_task_group() as tg:
-            done = anyio.Event()
-
-            async def run() -> None:
-                try:
-                    await server.serve(sockets=[sock])
-                finally:
-                    done.set()
-
-            tg.start_soon(run)
-            try:
-                yield manager
-            finally:
-                manager.close()
-                server.request_exit()
-                with anyio.move_on_after(shutdown_timeout_seconds, shield=True):
-                    await done.wait()
-                tg.cancel_scope.cancel()
-    finally:
-        sock.close()
+    async with serve_asgi(
+        manager.app,
+        host=host,
+        port=port,
+        shutdown_timeout_seconds=shutdown_timeout_seconds,
+        on_stop=manager.close,
+    ) as url:
+        manager.url = url
+        yield manager

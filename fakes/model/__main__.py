@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 import anyio
+import uvicorn
 
 from fakes.model.app import ScriptedModel
 from fakes.model.codex_config import write_codex_config
 from fakes.model.script import ScriptError, load_script
-from fakes.model.server import bind_loopback, make_server
+from fakes.serving import bind_loopback, uvicorn_config
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,7 +42,7 @@ async def _serve(args: argparse.Namespace) -> None:
         if args.codex_home is not None:
             write_codex_config(args.codex_home, model.base_url)
         print(f"listening on {model.base_url}", flush=True)
-        await make_server(model, in_process=False).serve(sockets=[sock])
+        await uvicorn.Server(uvicorn_config(model)).serve(sockets=[sock])
     finally:
         sock.close()
 
