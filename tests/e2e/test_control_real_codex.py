@@ -129,7 +129,7 @@ async def test_turn_seconds_elapsing_during_a_tool_ends_it_timed_out_and_closes_
         }
     ]
     async with local_stack(tmp_path, steps) as stack:
-        attempt = await run_to_end(stack, turn_seconds=3)
+        attempt = await run_to_end(stack, turn_seconds=4)
 
     terminal = attempt.terminal()
     assert terminal["status"] == "timed-out"
