@@ -241,8 +241,7 @@ async def _drive_turn(
         async for message in session.downstream:
             await observer.handle(message)
             if session.broken is not None and observer.outcome is None:
-                control.stop(InterruptReason.IDLE_TIMEOUT)
-                break
+                control.stop(InterruptReason.PROTOCOL_ERROR)
             if observer.invalid_tool_calls_in_a_row >= MAX_INVALID_TOOL_CALLS_IN_A_ROW:
                 control.stop(InterruptReason.INVALID_TOOL_CALLS)
             if observer.done.is_set():
@@ -298,9 +297,6 @@ async def _drive_turn(
         await observer.flush_deltas()
         tg.cancel_scope.cancel()
 
-    if session.broken is not None and control.reason is InterruptReason.IDLE_TIMEOUT:
-        await observer.finish("failed", None)
-        raise session.broken
     if observer.outcome is None:
         liveness.set("transport-disconnected")
         await observer.finish("interrupted", None)

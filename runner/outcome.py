@@ -35,6 +35,7 @@ class InterruptReason(StrEnum):
     INVALID_TOOL_CALLS = "invalid-tool-calls"
     SIGTERM = "sigterm"
     LEASE_LOST = "lease-lost"
+    PROTOCOL_ERROR = "protocol-error"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ _BY_REASON: dict[InterruptReason, Verdict] = {
         "failed", FailureKind.RUNNER_INTERRUPTED, "the runner got SIGTERM and stopped the turn"
     ),
     InterruptReason.LEASE_LOST: Verdict("failed", FailureKind.LEASE_LOST, "the lease was lost"),
+    InterruptReason.PROTOCOL_ERROR: Verdict(
+        "failed",
+        FailureKind.BACKEND_PROTOCOL_ERROR,
+        "the app-server kept sending lines that are not protocol messages",
+        "backend",
+    ),
 }
 
 

@@ -32,6 +32,8 @@ DELTA_METHODS = {
     "item/reasoning/textDelta": "reasoning",
     "item/fileChange/outputDelta": "fileChange",
 }
+MAX_BAD_LINE_WARNINGS = 100
+"""Bad backend lines reported one `backend.warning` each; later ones are only counted."""
 WARNING_METHODS = ("warning", "configWarning", "deprecationNotice")
 INVALID_TOOL_CALL_PREFIXES = (
     "failed to parse function arguments:",
@@ -127,6 +129,8 @@ class TurnObserver:
             self.last_activity = anyio.current_time()
         if isinstance(message, ProtocolError):
             self.protocol_errors += 1
+            if self.protocol_errors > MAX_BAD_LINE_WARNINGS:
+                return  # counted; a backend printing garbage must not flood the events
             await self.emit(
                 "backend.warning",
                 {
