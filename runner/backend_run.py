@@ -11,6 +11,7 @@ interrupting (`turn/interrupt`) when the runner must stop the turn. It returns t
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from runner.hygiene_stats import cgroup_oom_kill_count, classify_exit
 from runner.liveness import LivenessTracker
 from runner.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
 from runner.server_requests import make_handler
+from runner.streams import take
 from runner.taskgroups import first_of, task_group
 from runner.turn import TurnObserver
 
@@ -238,7 +240,11 @@ async def _drive_turn(
     backend_gone = anyio.Event()
 
     async def pump() -> None:
-        async for message in session.downstream:
+        while True:
+            try:
+                message = await take(session.downstream)
+            except anyio.EndOfStream:
+                break
             await observer.handle(message)
             if session.broken is not None and observer.outcome is None:
                 control.stop(InterruptReason.PROTOCOL_ERROR)
@@ -256,7 +262,7 @@ async def _drive_turn(
     async def idle_watch() -> None:
         idle = float(job.timeouts.idle_seconds)
         while True:
-            quiet_for = anyio.current_time() - observer.last_activity
+            quiet_for = time.monotonic() - observer.last_activity
             if quiet_for >= idle:
                 control.stop(InterruptReason.IDLE_TIMEOUT)
                 return

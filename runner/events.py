@@ -55,6 +55,28 @@ def fit_data(data: dict[str, Any], max_bytes: int) -> dict[str, Any]:
     return {"truncated": True, "reason": "event data too large to keep under maxEventBytes"}
 
 
+def split_text(text: str, max_bytes: int) -> list[str]:
+    """`text` cut into pieces whose JSON string form is under `max_bytes` bytes each.
+
+    Used so that a burst of coalesced deltas becomes several `item.delta` events instead
+    of one event trimmed by `fit_data` (which would lose text). Never returns an empty
+    list for a non-empty `text`.
+    """
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        size = max_bytes
+        while True:
+            piece = text[start : start + size]
+            encoded = len(json.dumps(piece, ensure_ascii=False).encode())
+            if encoded < max_bytes or size == 1:
+                break
+            size = max(1, size * max_bytes // (encoded + 1) - 1)
+        pieces.append(piece)
+        start += len(piece)
+    return pieces
+
+
 def _longest_string(value: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...] | None, str]:
     best: tuple[tuple[Any, ...] | None, str] = (None, "")
     items = value.items() if isinstance(value, dict) else enumerate(value)

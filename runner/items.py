@@ -11,8 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from adapters.codex.generated import protocol as p
-from adapters.codex.messages import dig
+from adapters.codex.messages import dig, protocol
 
 OUTPUT_TAIL_CHARS = 8192
 """How much of a command's output an `item.completed` event carries (its tail)."""
@@ -21,7 +20,8 @@ OUTPUT_TAIL_CHARS = 8192
 def parse_item(raw: Any) -> BaseModel | None:
     """The typed item (one member of the `ThreadItem` union), or None on drift."""
     try:
-        return p.ThreadItem.model_validate(raw).root
+        item: BaseModel = protocol().ThreadItem.model_validate(raw).root
+        return item
     except ValidationError:
         return None
 
@@ -30,7 +30,7 @@ def _root(value: Any) -> Any:
     return getattr(value, "root", value)
 
 
-def _user_text(item: p.UserMessageThreadItem) -> str:
+def _user_text(item: Any) -> str:
     return "\n".join(
         text for part in item.content if isinstance(text := getattr(_root(part), "text", None), str)
     )
@@ -51,6 +51,7 @@ def item_summary(raw: dict[str, Any]) -> dict[str, Any]:
     item_type = str(raw.get("type", "unknown"))
     out: dict[str, Any] = {"itemId": item_id, "itemType": item_type}
     item = parse_item(raw)
+    p = protocol()
     match item:
         case p.AgentMessageThreadItem():
             out["text"] = item.text

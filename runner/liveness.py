@@ -7,7 +7,9 @@ previous)` once, which the attempt turns into one `liveness` event.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from runner.contract import ActiveItem, Liveness, LivenessPhase, utc_now
 
@@ -27,7 +29,8 @@ class LivenessTracker:
         self.phase_since = utc_now()
         self.turn_id: str | None = None
         self.active_item: ActiveItem | None = None
-        self.last_backend_activity_at: str | None = None
+        self._backend_activity: float | None = None
+        """`time.time()` of the backend's last message; formatted only for heartbeats."""
         self._on_change = on_change
 
     def set(self, phase: LivenessPhase) -> None:
@@ -38,8 +41,16 @@ class LivenessTracker:
         self._on_change(phase, previous)
 
     def backend_activity(self) -> None:
-        """The backend just said something."""
-        self.last_backend_activity_at = utc_now()
+        """The backend just said something (cheap: called for every message)."""
+        self._backend_activity = time.time()
+
+    @property
+    def last_backend_activity_at(self) -> str | None:
+        """RFC 3339 time of the backend's last message, or None."""
+        if self._backend_activity is None:
+            return None
+        moment = datetime.fromtimestamp(self._backend_activity, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def tool_started(self, item_id: str, item_type: str) -> None:
         """§11: a tool item started (or a server request waits on an answer)."""

@@ -3,14 +3,17 @@
 `TurnObserver.handle` takes each notification (or bad line) of the backend in order and
 turns it into catalog events (contract §9) with liveness transitions (§11). Deltas are
 coalesced per item and flushed as one `item.delta` before any other event and on
-`flush_deltas()` (a timer), so event order is preserved. `finalResponse` is the text of
-the last completed agentMessage of *this* turn (never of a resumed earlier turn); usage
-sums the per-response `last` token counts of this turn (`thread/tokenUsage/updated`,
-codex-app-server.md §4). The turn ends on `turn/completed` for this turn.
+`flush_deltas()` (a timer), so event order is preserved; a flush bigger than
+`maxEventBytes` becomes several `item.delta` events, never a trimmed one.
+`finalResponse` is the text of the last completed agentMessage of *this* turn (never of
+a resumed earlier turn); usage sums the per-response `last` token counts of this turn
+(`thread/tokenUsage/updated`, codex-app-server.md §4). The turn ends on `turn/completed`
+for this turn.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +23,7 @@ from adapters.codex.messages import dig
 from adapters.codex.session import Notification
 from adapters.codex.transport import ProtocolError
 from runner.contract import Usage
-from runner.events import EventLog
+from runner.events import EventLog, split_text
 from runner.items import item_summary
 from runner.liveness import TOOL_ITEM_TYPES, LivenessTracker
 from runner.masking import StreamMasker
@@ -32,6 +35,8 @@ DELTA_METHODS = {
     "item/reasoning/textDelta": "reasoning",
     "item/fileChange/outputDelta": "fileChange",
 }
+DELTA_ENVELOPE_BYTES = 1024
+"""Room left in `maxEventBytes` for an `item.delta`'s other fields (ids, type)."""
 MAX_BAD_LINE_WARNINGS = 100
 """Bad backend lines reported one `backend.warning` each; later ones are only counted."""
 WARNING_METHODS = ("warning", "configWarning", "deprecationNotice")
@@ -79,7 +84,7 @@ class TurnObserver:
         self.invalid_tool_calls_in_a_row = 0
         self.invalid_tool_calls = 0
         self.protocol_errors = 0
-        self.last_activity = anyio.current_time()
+        self.last_activity = time.monotonic()
         """When the backend last did something other than announce a retry."""
         self._turn_started_emitted = False
         self._deltas: dict[str, tuple[str, list[str]]] = {}
@@ -96,12 +101,14 @@ class TurnObserver:
         if not self._deltas:
             return
         pending, self._deltas = self._deltas, {}
+        budget = self.events.max_event_bytes - DELTA_ENVELOPE_BYTES
         for item_id, (item_type, parts) in pending.items():
-            await self.events.emit(
-                "item.delta",
-                {"itemId": item_id, "itemType": item_type, "text": "".join(parts)},
-                command_id=self.command_id,
-            )
+            for text in split_text("".join(parts), budget):
+                await self.events.emit(
+                    "item.delta",
+                    {"itemId": item_id, "itemType": item_type, "text": text},
+                    command_id=self.command_id,
+                )
 
     def turn_started(self, turn_id: str) -> None:
         """Record the turn id (from the `turn/start` answer or `turn/started`)."""
@@ -126,7 +133,7 @@ class TurnObserver:
             and message.method == "error"
             and message.params.get("willRetry")
         ):
-            self.last_activity = anyio.current_time()
+            self.last_activity = time.monotonic()
         if isinstance(message, ProtocolError):
             self.protocol_errors += 1
             if self.protocol_errors > MAX_BAD_LINE_WARNINGS:

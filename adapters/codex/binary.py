@@ -10,6 +10,7 @@ project (or `/opt/codex/bin/codex` in the env image) — then the PyPI
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -92,8 +93,12 @@ def resolve_codex_binary(explicit: str | None) -> CodexBinary:
     )
 
 
+@functools.lru_cache(maxsize=8)
 def codex_version(path: Path, *, timeout_seconds: float = 10.0) -> str | None:
-    """The version `codex --version` prints (e.g. `0.169.0`), or None if it cannot run."""
+    """The version `codex --version` prints (e.g. `0.169.0`), or None if it cannot run.
+
+    Cached per path: it is asked for the claim and again for `backend.started`.
+    """
     try:
         out = subprocess.run(
             [str(path), "--version"],

@@ -18,7 +18,6 @@ from typing import Any
 
 import anyio
 
-from adapters.codex.generated import protocol as p
 from adapters.codex.messages import build_params
 from adapters.codex.session import (
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
@@ -76,7 +75,7 @@ class CodexClient:
         """
         return await self.session.request(
             "thread/start",
-            build_params(p.ThreadStartParams, params),
+            build_params("ThreadStartParams", params),
             timeout_seconds=timeout_seconds,
         )
 
@@ -90,13 +89,13 @@ class CodexClient:
         """
         return await self.session.request(
             "thread/resume",
-            build_params(p.ThreadResumeParams, params),
+            build_params("ThreadResumeParams", params),
             timeout_seconds=timeout_seconds,
         )
 
     async def start_turn(self, thread_id: str, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """`turn/start` with user input items; the result's `turn.id` is the turn id (§4)."""
-        params = build_params(p.TurnStartParams, {"threadId": thread_id, "input": list(items)})
+        params = build_params("TurnStartParams", {"threadId": thread_id, "input": list(items)})
         return await self.session.request("turn/start", params)
 
     async def steer_turn(
@@ -108,14 +107,14 @@ class CodexClient:
             JsonRpcError: `no active turn to steer`, `expected active turn id …`.
         """
         params = build_params(
-            p.TurnSteerParams,
+            "TurnSteerParams",
             {"threadId": thread_id, "expectedTurnId": turn_id, "input": list(items)},
         )
         return await self.session.request("turn/steer", params)
 
     async def interrupt_turn(self, thread_id: str, turn_id: str) -> dict[str, Any]:
         """`turn/interrupt`; Codex then sends `turn/completed` `interrupted` (§5)."""
-        params = build_params(p.TurnInterruptParams, {"threadId": thread_id, "turnId": turn_id})
+        params = build_params("TurnInterruptParams", {"threadId": thread_id, "turnId": turn_id})
         return await self.session.request("turn/interrupt", params, timeout_seconds=10.0)
 
 
@@ -172,7 +171,7 @@ async def _initialize(
     experimental_api: bool,
 ) -> InitializeResult:
     params = build_params(
-        p.InitializeParams,
+        "InitializeParams",
         {
             "clientInfo": {
                 "name": CLIENT_NAME,

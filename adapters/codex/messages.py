@@ -7,54 +7,31 @@ of the messages listed there. Why generated rather than the official `openai-cod
 package's models: that package's models are for 0.163 (its own pinned binary) while our
 default backend is 0.169, it brings its own client stack we do not use, and generating
 from the exact binary we spawn keeps the schema and the wire in step (regenerate when the
-pin moves). The generated models ignore unknown fields; an unknown method, or a message
-the schema of this version cannot validate (protocol drift, e.g. the 0.163 binary), falls
-back to the raw dict so nothing is lost.
+pin moves). Requests are validated through them before they are sent; items are read
+through them (`runner.items`, falling back to the raw dict on drift, e.g. from the 0.163
+binary); the few other notification fields the runner needs are read tolerantly with
+`dig`, so an unknown method or a new field never costs a message.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import importlib
+from types import ModuleType
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from adapters.codex.generated import protocol as p
-
-M = TypeVar("M", bound=BaseModel)
-
-NOTIFICATION_MODELS: dict[str, type[BaseModel]] = {
-    "thread/started": p.ThreadStartedNotification,
-    "turn/started": p.TurnStartedNotification,
-    "turn/completed": p.TurnCompletedNotification,
-    "item/started": p.ItemStartedNotification,
-    "item/completed": p.ItemCompletedNotification,
-    "error": p.ErrorNotification,
-    "item/agentMessage/delta": p.AgentMessageDeltaNotification,
-    "item/commandExecution/outputDelta": p.CommandExecutionOutputDeltaNotification,
-    "item/reasoning/summaryTextDelta": p.ReasoningSummaryTextDeltaNotification,
-    "thread/tokenUsage/updated": p.ThreadTokenUsageUpdatedNotification,
-    "rawResponseItem/completed": p.RawResponseItemCompletedNotification,
-    "serverRequest/resolved": p.ServerRequestResolvedNotification,
-    "thread/status/changed": p.ThreadStatusChangedNotification,
-}
+from pydantic import BaseModel
 
 
-def parse_notification(method: str, params: dict[str, Any]) -> BaseModel | None:
-    """The typed params of a known notification, or None (unknown method or drift)."""
-    model = NOTIFICATION_MODELS.get(method)
-    if model is None:
-        return None
-    try:
-        return model.model_validate(params)
-    except ValidationError:
-        return None
+def protocol() -> ModuleType:
+    """The generated models, imported on first use (it takes ~0.3 s; boot pays it late)."""
+    return importlib.import_module("adapters.codex.generated.protocol")
 
 
-def build_params(model: type[M], data: dict[str, Any]) -> dict[str, Any]:
+def build_params(model: str, data: dict[str, Any]) -> dict[str, Any]:
     """Validate request params against the pinned schema and dump them for the wire.
 
     Args:
-        model: a generated `*Params` model, e.g. `p.ThreadStartParams`.
+        model: the name of a generated `*Params` model, e.g. `"ThreadStartParams"`.
         data: the params in wire (camelCase) form.
 
     Returns:
@@ -63,7 +40,8 @@ def build_params(model: type[M], data: dict[str, Any]) -> dict[str, Any]:
     Raises:
         pydantic.ValidationError: `data` does not fit the schema of Codex 0.169.
     """
-    return model.model_validate(data).model_dump(by_alias=True, exclude_none=True, mode="json")
+    cls: type[BaseModel] = getattr(protocol(), model)
+    return cls.model_validate(data).model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
 def text_input(text: str) -> dict[str, Any]:

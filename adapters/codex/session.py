@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from adapters.codex.transport import Incoming, ProtocolError, StdioTransport
 from runner.failures import BackendError, FailureKind
+from runner.streams import put, take
 from runner.taskgroups import task_group
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,7 @@ class JsonRpcSession:
         self.protocol_errors = 0
         self._consecutive_bad = 0
         self.broken: BackendError | None = None
-        self.last_activity = anyio.current_time()
+        self.last_activity = time.monotonic()
 
     @property
     def closed(self) -> bool:
@@ -211,8 +213,12 @@ class JsonRpcSession:
 
     async def _receive_loop(self, tg: anyio.abc.TaskGroup) -> None:
         try:
-            async for message in self.transport.incoming:
-                self.last_activity = anyio.current_time()
+            while True:
+                try:
+                    message = await take(self.transport.incoming)
+                except anyio.EndOfStream:
+                    break
+                self.last_activity = time.monotonic()
                 await self._dispatch(message, tg)
         finally:
             self._closed_reason = "the backend's stdout closed (it exited)"
@@ -238,8 +244,9 @@ class JsonRpcSession:
         elif isinstance(method, str):
             self._consecutive_bad = 0
             params = message.get("params")
-            await self._downstream_send.send(
-                Notification(method, params if isinstance(params, dict) else {})
+            await put(
+                self._downstream_send,
+                Notification(method, params if isinstance(params, dict) else {}),
             )
         elif has_id and ("result" in message or "error" in message):
             self._consecutive_bad = 0

@@ -27,6 +27,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from runner.streams import put
 from runner.taskgroups import task_group
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class StdioTransport:
                         else:
                             line = piece
                         if line.strip():
-                            await send.send(parse_line(line))
+                            await put(send, parse_line(line))
                     if not skipping:
                         buffer += chunk[start:]
                         if len(buffer) > MAX_LINE_BYTES:

@@ -7,7 +7,7 @@ import json
 import anyio
 import pytest
 
-from runner.events import EventLog, fit_data
+from runner.events import EventLog, fit_data, split_text
 from runner.masking import Masker
 
 pytestmark = pytest.mark.anyio
@@ -58,3 +58,12 @@ async def test_emit_waits_while_too_many_events_are_unacknowledged() -> None:
         tg.start_soon(log.emit, "e", {"i": 3})
         log.ack(1)
     assert log.last_seq == 4
+
+
+@pytest.mark.parametrize("char", ["a", "é", "\u0001", "😀", '"'])
+def test_split_text_keeps_every_character_and_each_piece_under_the_limit(char: str) -> None:
+    text = char * 50_000 + "END"
+    pieces = split_text(text, 4096)
+    assert "".join(pieces) == text
+    assert all(len(json.dumps(p, ensure_ascii=False).encode()) < 4096 for p in pieces)
+    assert len(pieces) > 1

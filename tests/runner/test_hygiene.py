@@ -121,14 +121,24 @@ def test_become_subreaper_says_false_when_prctl_is_refused(monkeypatch: pytest.M
 @linux_only
 def test_process_info_reports_argv0_but_never_the_rest_of_the_command_line() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(300)", "SECRET-CANARY"],
+        [
+            sys.executable,
+            "-c",
+            "import time; print('ready', flush=True); time.sleep(300)",
+            "SECRET-CANARY",
+        ],
         stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
     )
     try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"  # exec'd: argv is the child's own
         info = ProcessInfo.of(psutil.Process(proc.pid))
     finally:
         proc.kill()
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
     assert info.pid == proc.pid
     assert info.argv0 == sys.executable
     assert "SECRET-CANARY" not in json.dumps(info.to_wire())
