@@ -3,6 +3,7 @@ nothing lost, deltas coalesced, heartbeats keep coming, memory bounded."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from fakes.app_server import LAUNCHER, SCENARIOS_DIR
 from fakes.manager import example_job
 from fakes.stack import local_stack
-from tests.e2e.helpers import assert_contiguous, describe, of_type
+from tests.e2e.helpers import assert_contiguous, describe, of_type, run_job
 
 pytestmark = pytest.mark.anyio
 
@@ -55,3 +56,35 @@ async def test_a_flood_under_a_slow_manager_is_delivered_whole_with_heartbeats_f
     phases = {b.body["liveness"]["phase"] for b in beats}
     assert "waiting-model" in phases
     assert max(b.body["resources"]["rssBytes"] for b in beats) < MAX_RSS_BYTES
+
+
+async def test_a_delta_burst_bigger_than_max_event_bytes_arrives_whole_in_several_events(
+    tmp_path: Path,
+) -> None:
+    output = "".join(f"line {i:06d}\n" for i in range(20_000))  # 240 KB in one burst
+    scenario = {
+        "turns": [
+            {
+                "steps": [
+                    {
+                        "kind": "commandExecution",
+                        "id": "call_burst",
+                        "command": "cat big",
+                        "output": [output],
+                        "exitCode": 0,
+                    },
+                    {"kind": "agentMessage", "text": "done"},
+                ]
+            }
+        ]
+    }
+    async with local_stack(tmp_path, []) as stack:
+        (stack.provider_home / "fake-codex-scenario.json").write_text(json.dumps(scenario))
+        job = example_job(max_event_bytes=16_384)
+        env = stack.runner_env(job["runnerJobId"], AGENTRUN_CODEX_BIN=str(LAUNCHER))
+        done = await run_job(stack, job, env=env)
+
+    deltas = [d for d in of_type(done.events, "item.delta") if d["data"]["itemId"] == "call_burst"]
+    assert len(deltas) > 1
+    assert all("truncated" not in d["data"] for d in deltas)
+    assert "".join(d["data"]["text"] for d in deltas) == output
