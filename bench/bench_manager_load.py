@@ -10,6 +10,9 @@
   inside it; the window runs from the request carrying `turn.started` to the terminal
   report. Heartbeat jitter = |gap between consecutive heartbeats − 1 s|, for the
   heartbeats that arrived inside that window (arrival times at the fake manager).
+- Sustained flood: the replayed flood now ends in under a second, too short for a 1 s
+  heartbeat to show jitter, so jitter is also measured over a paced flood: the live fake
+  app-server emitting 10 000 deltas/s for 5 s (`latency-10k-per-s.json`).
 
 Run: `uv run --frozen --extra bench python bench/bench_manager_load.py [--runs N]`
 """
@@ -32,6 +35,7 @@ from fakes.stack import LocalStack, local_stack
 
 IDLE_SCENARIO = SCENARIOS_DIR / "idle-20s.json"
 FLOOD_SCENARIO = SCENARIOS_DIR / "throughput-100k-10k.json"
+PACED_SCENARIO = SCENARIOS_DIR / "latency-10k-per-s.json"
 
 
 def _carries(request: RecordedRequest, predicate: Any) -> bool:
@@ -62,12 +66,28 @@ async def idle_rate(stack: LocalStack) -> tuple[float, float]:
     return len(inside) / (end - start), end - start
 
 
-async def flood_load(stack: LocalStack, recording: Path) -> dict[str, Any]:
-    """Requests/s (all and by kind) and heartbeat gaps during one flood run."""
+async def flood_load(
+    stack: LocalStack, recording: Path | None = None, scenario: Path | None = None
+) -> dict[str, Any]:
+    """Requests/s (all and by kind) and heartbeat gaps during one flood run.
+
+    Args:
+        recording: replay this recorded stream (`bench/bin/codex`), or
+        scenario: play this scenario on the live fake app-server.
+    """
     first = len(stack.manager.requests)
-    await runner_on_stream(
-        stack, provider_files={RECORDING_NAME: recording}, heartbeat_interval_seconds=1
-    )
+    if scenario is not None:
+        await runner_on_stream(
+            stack,
+            codex_bin=LAUNCHER,
+            provider_files={"fake-codex-scenario.json": scenario},
+            heartbeat_interval_seconds=1,
+        )
+    else:
+        assert recording is not None
+        await runner_on_stream(
+            stack, provider_files={RECORDING_NAME: recording}, heartbeat_interval_seconds=1
+        )
     requests = stack.manager.requests[first:]
     start = _first(requests, lambda e: e["type"] == "turn.started").monotonic
     end = next(r for r in requests if r.path.endswith("/terminal")).monotonic
@@ -89,6 +109,8 @@ async def run_all(runs: int) -> tuple[list[Row], list[str]]:
     flood_events = Row("flood: requests/s, events posts only", unit="req/s")
     jitter_max = Row("flood: heartbeat jitter, max", unit="ms", fmt="{:.0f}")
     jitter_med = Row("flood: heartbeat jitter, median", unit="ms", fmt="{:.0f}")
+    paced_max = Row("paced 10k ev/s flood, 5 s: heartbeat jitter, max", unit="ms", fmt="{:.0f}")
+    paced_med = Row("paced 10k ev/s flood, 5 s: jitter, median", unit="ms", fmt="{:.0f}")
     for row in (flood_all, flood_events):
         row.fmt = "{:.1f}"
     notes: list[str] = []
@@ -108,8 +130,13 @@ async def run_all(runs: int) -> tuple[list[Row], list[str]]:
                 if jitters:
                     jitter_max.values.append(max(jitters))
                     jitter_med.values.append(sorted(jitters)[len(jitters) // 2])
+                paced = await flood_load(stack, scenario=PACED_SCENARIO)
+                paced_jitters = [abs(gap - 1.0) * 1000 for gap in paced["gaps"]]
+                if paced_jitters:
+                    paced_max.values.append(max(paced_jitters))
+                    paced_med.values.append(sorted(paced_jitters)[len(paced_jitters) // 2])
             notes.append(f"idle window {window:.1f} s per run; {beats} heartbeat gaps in floods")
-    return [idle, flood_all, flood_events, jitter_max, jitter_med], notes
+    return [idle, flood_all, flood_events, jitter_max, jitter_med, paced_max, paced_med], notes
 
 
 def main() -> None:
