@@ -18,7 +18,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 T = TypeVar("T")
 
-CHECKPOINT_EVERY = 64
+CHECKPOINT_EVERY = 512
 
 
 class _Counter:

@@ -89,6 +89,7 @@ class TurnObserver:
         self._turn_started_emitted = False
         self._deltas: dict[str, tuple[str, list[str]]] = {}
         self._streams: dict[str, StreamMasker] = {}
+        self._closing: set[str] = set()
         """Per item: masks secrets split across deltas (holds back a possible prefix)."""
 
     async def emit(self, type: str, data: dict[str, Any]) -> None:
@@ -97,16 +98,29 @@ class TurnObserver:
         await self.events.emit(type, data, command_id=self.command_id)
 
     async def flush_deltas(self) -> None:
-        """Emit one `item.delta` per item with pending deltas (§9: coalesced)."""
+        """Emit the pending deltas: per item, masked, coalesced (§9), under the size limit.
+
+        Each item's text goes through its own stream masker once per flush (not once per
+        delta), which holds back a possible secret prefix until the next flush or the
+        item's end.
+        """
         if not self._deltas:
             return
         pending, self._deltas = self._deltas, {}
         budget = self.events.max_event_bytes - DELTA_ENVELOPE_BYTES
         for item_id, (item_type, parts) in pending.items():
-            for text in split_text("".join(parts), budget):
+            stream = self._streams.get(item_id)
+            if stream is None:
+                stream = self._streams[item_id] = self.events.masker.stream()
+            text = stream.feed("".join(parts))
+            if item_id in self._closing:
+                text += stream.flush()
+                self._closing.discard(item_id)
+                del self._streams[item_id]
+            for piece in split_text(text, budget):
                 await self.events.emit(
                     "item.delta",
-                    {"itemId": item_id, "itemType": item_type, "text": text},
+                    {"itemId": item_id, "itemType": item_type, "text": piece},
                     command_id=self.command_id,
                 )
 
@@ -179,19 +193,13 @@ class TurnObserver:
         item_type = self.open_items.get(item_id, DELTA_METHODS[method])
         if item_type in ("agentMessage", "reasoning"):
             self.liveness.model_output()
-        stream = self._streams.get(item_id)
-        if stream is None:
-            stream = self._streams[item_id] = self.events.masker.stream()
-        safe = stream.feed(text)
-        if safe:
-            self._deltas.setdefault(item_id, (item_type, []))[1].append(safe)
+        self._deltas.setdefault(item_id, (item_type, []))[1].append(text)
 
     def _close_stream(self, item_id: str, item_type: str) -> None:
-        """Release what the item's stream masker held back (its item has ended)."""
-        stream = self._streams.pop(item_id, None)
-        tail = stream.flush() if stream is not None else ""
-        if tail:
-            self._deltas.setdefault(item_id, (item_type, []))[1].append(tail)
+        """The item ended: its next flush releases what its stream masker held back."""
+        if item_id in self._streams or item_id in self._deltas:
+            self._closing.add(item_id)
+            self._deltas.setdefault(item_id, (item_type, []))
 
     async def _on_turn_started(self, params: dict[str, Any]) -> None:
         turn_id = dig(params, "turn", "id")
@@ -306,8 +314,9 @@ class TurnObserver:
         """End the turn: close items left open (as `interrupted`), emit `turn.completed`."""
         if self.outcome is not None:
             return
-        for item_id in list(self._streams):
-            self._close_stream(item_id, self.open_items.get(item_id, "unknown"))
+        for item_id in {*self._streams, *self._deltas}:
+            item_type = self._deltas[item_id][0] if item_id in self._deltas else "unknown"
+            self._close_stream(item_id, self.open_items.get(item_id, item_type))
         for item_id, item_type in list(self.open_items.items()):
             await self.emit(
                 "item.completed",

@@ -52,9 +52,8 @@ async def test_a_flood_under_a_slow_manager_is_delivered_whole_with_heartbeats_f
     assert message["data"]["truncated"] is True  # over limits.maxEventBytes (§3)
     assert terminal["finalResponse"] == text
     assert len(deltas) < 2_000
+    # Events take 2 s each to be acknowledged, so heartbeats must have kept coming.
     assert len(beats) >= 2
-    phases = {b.body["liveness"]["phase"] for b in beats}
-    assert "waiting-model" in phases
     assert max(b.body["resources"]["rssBytes"] for b in beats) < MAX_RSS_BYTES
 
 
