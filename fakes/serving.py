@@ -9,8 +9,10 @@ takes longer than the bound. A lone error of the block comes out as itself.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
+import struct
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
@@ -126,3 +128,28 @@ async def serve_asgi(
                 tg.cancel_scope.cancel()
     finally:
         sock.close()
+
+
+async def reset_connection(receive: Any, send: Any) -> None:
+    """Abort the client's TCP connection with an RST and no HTTP response.
+
+    ASGI has no way to do this, so the transport is taken from uvicorn's h11 protocol
+    (`send` is the bound `RequestResponseCycle.send`, which holds `transport`);
+    `SO_LINGER` on with a zero timeout makes the close an RST instead of a FIN.
+
+    Raises:
+        RuntimeError: the server is not uvicorn's h11 implementation (or a middleware
+            wraps `send`).
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if not isinstance(transport, asyncio.Transport):
+        raise RuntimeError("a connection reset needs uvicorn h11's raw `send` (no middleware)")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # uvicorn marks the cycle disconnected on connection_lost; wait for it so that it
+    # does not try to send a 500 for the response the app never started.
+    with anyio.move_on_after(5):
+        while (await receive())["type"] != "http.disconnect":
+            pass

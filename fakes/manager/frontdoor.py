@@ -9,11 +9,8 @@ needs the socket: uvicorn's `send` is a bound method of its request cycle, whose
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
-import socket
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +22,7 @@ from fakes.manager.clock import Clock
 from fakes.manager.errors import error_body
 from fakes.manager.knobs import FaultRule, Knobs
 from fakes.manager.recording import RecordedRequest
+from fakes.serving import reset_connection
 
 
 class FrontDoor:
@@ -88,7 +86,7 @@ class FrontDoor:
         fault = self.knobs.take_fault(method, path)
         if fault is not None and fault.kind == "reset":
             record.fault = "reset"
-            await _reset_connection(receive, send)
+            await reset_connection(receive, send)
             return
         if fault is not None:
             record.fault = "status"
@@ -174,19 +172,3 @@ async def _send_fault(send: Send, fault: FaultRule, record: RecordedRequest) -> 
         headers.append((b"retry-after", str(fault.retry_after_seconds).encode()))
     answer = error_body("injected-fault", f"fake manager knob: HTTP {fault.status}")
     await _send_json(send, fault.status, answer, record, headers)
-
-
-async def _reset_connection(receive: Receive, send: Send) -> None:
-    """Abort the client's TCP connection without a response (uvicorn only)."""
-    cycle = getattr(send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    if not isinstance(transport, asyncio.Transport):
-        raise ConnectionResetError("fake manager knob: reset (no socket to abort)")
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    # Let uvicorn notice the lost connection, so it does not try to answer 500.
-    with anyio.move_on_after(5):
-        while (await receive())["type"] != "http.disconnect":
-            pass

@@ -8,11 +8,8 @@ HTTP (a reset with no response) reach the connection through uvicorn's h11 proto
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import socket
-import struct
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from fakes.model.script import HttpErrorStep, ResetStep, Script, Step
 from fakes.model.sse import encode_event, plan_stream
+from fakes.serving import reset_connection
 
 __all__ = ["EXHAUSTED_ERROR_CODE", "RecordedRequest", "ScriptedModel"]
 
@@ -190,7 +188,7 @@ class ScriptedModel:
         if isinstance(step, HttpErrorStep):
             await _http_error_response(step)(scope, receive, send)
         elif isinstance(step, ResetStep):
-            await _reset_connection(receive, send)
+            await reset_connection(receive, send)
         else:
             await self._stream(step, number, receive, send)
 
@@ -273,27 +271,3 @@ def _http_error_response(step: HttpErrorStep) -> Response:
     if step.retry_after_seconds is not None:
         response.headers["retry-after"] = f"{step.retry_after_seconds:g}"
     return response
-
-
-async def _reset_connection(receive: Receive, send: Send) -> None:
-    """Abort the TCP connection with an RST and send no HTTP response.
-
-    ASGI has no way to do this, so the transport is taken from uvicorn's h11 protocol
-    (`send` is the bound `RequestResponseCycle.send`, which holds `transport`).
-
-    Raises:
-        RuntimeError: The server is not uvicorn's h11 implementation.
-    """
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if not isinstance(transport, asyncio.Transport):
-        raise RuntimeError("the reset step needs the raw uvicorn h11 `send` (no middleware)")
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        # SO_LINGER on with a zero timeout makes close() send RST instead of FIN.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    # uvicorn marks the cycle disconnected on connection_lost; wait for it so uvicorn does
-    # not try to send a 500 for the response this app never started.
-    with anyio.move_on_after(5):
-        while (await receive())["type"] != "http.disconnect":
-            pass

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
 import pytest
 
 from fakes.manager import example_job, next_attempt
 from fakes.model import SCRIPTS_DIR, load_script
 from fakes.stack import local_stack
-from tests.e2e.helpers import assert_contiguous, describe, of_type
+from tests.e2e.helpers import assert_contiguous, of_type, run_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
@@ -25,15 +24,11 @@ async def test_a_plain_answer_succeeds_with_the_models_text_and_every_event_acke
     script = load_script(SCRIPTS_DIR / "plain-answer.json")
     async with local_stack(tmp_path, script) as stack:
         job = example_job(text="Say hello.")
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        with anyio.fail_after(ATTEMPT_SECONDS):
-            result = await stack.run_runner(job["runnerJobId"])
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
-        events = stack.manager.events(job["runId"], job["attemptId"])
+        done = await run_job(stack, job, timeout_seconds=ATTEMPT_SECONDS)
+        terminal = done.terminal
+        events = done.events
         requests = stack.manager.requests
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["status"] == "succeeded"
     assert terminal["failureKind"] is None
     assert terminal["finalResponse"] == "Hello there, this is the scripted model answering."
@@ -59,14 +54,10 @@ async def test_a_turn_that_runs_exec_command_reports_the_command_item_and_waitin
     script = load_script(SCRIPTS_DIR / "exec-then-answer.json")
     async with local_stack(tmp_path, script) as stack:
         job = example_job(text="Run the command.")
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        with anyio.fail_after(ATTEMPT_SECONDS):
-            result = await stack.run_runner(job["runnerJobId"])
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
-        events = stack.manager.events(job["runId"], job["attemptId"])
+        done = await run_job(stack, job, timeout_seconds=ATTEMPT_SECONDS)
+        terminal = done.terminal
+        events = done.events
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["status"] == "succeeded"
     started = [
         e for e in of_type(events, "item.started") if e["data"]["itemType"] == "commandExecution"
@@ -95,25 +86,16 @@ async def test_a_second_attempt_with_the_first_threads_id_resumes_it_with_its_hi
     ]
     async with local_stack(tmp_path, steps) as stack:
         first = example_job(text="FIRST-PROMPT")
-        stack.manager.add_job(first, heartbeat_interval_seconds=1)
-        with anyio.fail_after(ATTEMPT_SECONDS):
-            result1 = await stack.run_runner(first["runnerJobId"])
-        terminal1 = stack.manager.terminal(first["runId"], first["attemptId"])
-        assert result1.returncode == 0, describe(result1)
-        assert terminal1 is not None
-        thread_id = terminal1["session"]["threadId"]
+        done_first = await run_job(stack, first, timeout_seconds=ATTEMPT_SECONDS)
+        thread_id = done_first.terminal["session"]["threadId"]
 
         second = next_attempt(first, thread_id=thread_id)
         second["command"]["input"] = [{"type": "text", "text": "SECOND-PROMPT"}]
-        stack.manager.add_job(second, heartbeat_interval_seconds=1)
-        with anyio.fail_after(ATTEMPT_SECONDS):
-            result2 = await stack.run_runner(second["runnerJobId"])
-        terminal2 = stack.manager.terminal(second["runId"], second["attemptId"])
-        events2 = stack.manager.events(second["runId"], second["attemptId"])
+        done_second = await run_job(stack, second, timeout_seconds=ATTEMPT_SECONDS)
+        terminal2 = done_second.terminal
+        events2 = done_second.events
         model_requests = stack.model.model_requests
 
-    assert result2.returncode == 0, describe(result2)
-    assert terminal2 is not None
     assert terminal2["status"] == "succeeded"
     assert [e["data"]["threadId"] for e in of_type(events2, "thread.resumed")] == [thread_id]
     assert of_type(events2, "thread.started") == []
@@ -131,15 +113,11 @@ async def test_resume_of_a_thread_with_no_rollout_fails_with_thread_resume_faile
     missing = "01a1ffa0-0000-7000-8000-000000000000"
     async with local_stack(tmp_path, [{"kind": "text", "text": "never sent"}]) as stack:
         job = example_job(text="Continue.", thread_id=missing)
-        stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        with anyio.fail_after(ATTEMPT_SECONDS):
-            result = await stack.run_runner(job["runnerJobId"])
-        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
-        events = stack.manager.events(job["runId"], job["attemptId"])
+        done = await run_job(stack, job, timeout_seconds=ATTEMPT_SECONDS)
+        terminal = done.terminal
+        events = done.events
         model_requests = stack.model.model_requests
 
-    assert result.returncode == 0, describe(result)
-    assert terminal is not None
     assert terminal["status"] == "failed"
     assert terminal["failureKind"] == "thread-resume-failed"
     assert terminal["session"]["threadId"] == missing
