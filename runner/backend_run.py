@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from adapters.codex.messages import dig, text_input
 from adapters.codex.session import JsonRpcError
 from adapters.codex.transport import StdioTransport
 from runner.classify import is_config_error
-from runner.contract import Job
+from runner.contract import InputItem, Job
 from runner.events import EventLog
 from runner.failures import BackendError, FailureKind, JobSpecError, RunnerError
 from runner.hygiene_stats import cgroup_oom_kill_count, classify_exit
@@ -96,13 +96,18 @@ def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
     return params
 
 
+def codex_input(items: Sequence[InputItem]) -> list[dict[str, Any]]:
+    """Command input items (§2/§5) as Codex `UserInput` items (`turn/start`, `turn/steer`)."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        data = item.model_dump(by_alias=True, exclude_none=True)
+        out.append(text_input(data["text"]) if data.get("type") == "text" else data)
+    return out
+
+
 def turn_input(job: Job, prompt_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The `turn/start` input: prompt refs first, then the command's own input."""
-    items = list(prompt_items)
-    for item in job.command.input:
-        data = item.model_dump(by_alias=True, exclude_none=True)
-        items.append(text_input(data["text"]) if data.get("type") == "text" else data)
-    return items
+    return [*prompt_items, *codex_input(job.command.input)]
 
 
 async def run_turn(

@@ -8,6 +8,7 @@ list yet). A failure before anything can be claimed is one JSON line on stderr (
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ def print_failure_line(error: RunnerError) -> None:
     print(json.dumps(line), file=sys.stderr, flush=True)
 
 
+@functools.cache
 def env_identity() -> str:
     """The env image identity boot computed (`AGENTRUN_ENV_IDENTITY`), else our own."""
     if os.environ.get("AGENTRUN_ENV_IDENTITY"):

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.codex.session import JsonRpcError
-from runner.backend_run import TurnControl
+from runner.backend_run import TurnControl, codex_input
 from runner.contract import Command, DeliveryRequest, DeliveryState, utc_now
 from runner.delivery import ManagerLink
 from runner.events import EventLog
@@ -103,11 +103,7 @@ async def handle_command(
     ):
         await deliver(link, events, command.command_id, "rejected", {"reason": "no-active-turn"})
         return
-    items = [i.model_dump(by_alias=True, exclude_none=True) for i in command.input]
-    items = [
-        {"type": "text", "text": i["text"], "text_elements": []} if i.get("type") == "text" else i
-        for i in items
-    ]
+    items = codex_input(command.input)
     await deliver(link, events, command.command_id, "forwarded", {"turnId": observer.turn_id})
     try:
         await client.steer_turn(control.thread_id, observer.turn_id, items)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -130,7 +129,6 @@ class JsonRpcSession:
         self.protocol_errors = 0
         self._consecutive_bad = 0
         self.broken: BackendError | None = None
-        self.last_activity = time.monotonic()
 
     @property
     def closed(self) -> bool:
@@ -218,7 +216,6 @@ class JsonRpcSession:
                     message = await take(self.transport.incoming)
                 except anyio.EndOfStream:
                     break
-                self.last_activity = time.monotonic()
                 await self._dispatch(message, tg)
         finally:
             self._closed_reason = "the backend's stdout closed (it exited)"
