@@ -5,7 +5,7 @@ Boot runs before the runner's source exists in the pod, so it cannot import
 and `retryable` flags (a test pins them to `runner.failures.FailureKind`). Before the
 runner can talk to the manager, a failure is reported as exactly one JSON line on stderr::
 
-    {"failureKind": "boot-fetch-failed", "message": "...", "retryable": true}
+    {"failureKind": "boot-fetch-failed", "message": "...", "detail": {"retryable": true, ...}}
 
 Messages never hold secret values, and every URL in them has its credentials stripped.
 """
@@ -19,14 +19,16 @@ from typing import Any, Final, Literal
 BootFailureKind = Literal[
     "boot-commit-invalid",
     "boot-fetch-failed",
+    "boot-commit-not-found",
     "secret-missing",
     "runner-internal-error",
 ]
-"""The contract §10 kinds boot reports (the first two are boot's own)."""
+"""The contract §10 kinds boot reports (the first three are boot's own)."""
 
 RETRYABLE: Final[dict[BootFailureKind, bool]] = {
     "boot-commit-invalid": False,
     "boot-fetch-failed": True,
+    "boot-commit-not-found": False,
     "secret-missing": False,
     "runner-internal-error": False,
 }
@@ -55,8 +57,8 @@ class BootFailure(Exception):
         kind: the failure kind reported in the JSON line.
         message: one human sentence; URL credentials are stripped here, and it must
             not hold secret values otherwise (names only).
-        detail: small JSON-able facts (e.g. `{"reason": "commit-not-found"}`); kept on
-            the exception for callers and tests, not printed.
+        detail: small JSON-able facts (e.g. `{"reason": "timeout"}`), names and codes
+            only; printed in the line's `detail` with `retryable`.
     """
 
     def __init__(
@@ -76,9 +78,14 @@ class BootFailure(Exception):
         return RETRYABLE[self.kind]
 
     def json_line(self) -> str:
-        """The one stderr line: `{"failureKind", "message", "retryable"}`, no newline."""
+        """The one stderr line (contract §1): `{"failureKind", "message", "detail"}`, where
+        `detail` holds this failure's facts and `retryable`; no newline."""
         return json.dumps(
-            {"failureKind": self.kind, "message": self.message, "retryable": self.retryable},
+            {
+                "failureKind": self.kind,
+                "message": self.message,
+                "detail": {**self.detail, "retryable": self.retryable},
+            },
             ensure_ascii=False,
         )
 

@@ -39,12 +39,15 @@ _GIT_CONFIG: Final = (
     "-c",
     "core.hooksPath=/dev/null",
 )
-_NOT_FOUND_MARKERS: Final = (
+_COMMIT_NOT_FOUND_MARKERS: Final = (
     "not our ref",
     "couldn't find remote ref",
     "no such remote ref",
     "unadvertised object",
     "not a valid object",
+)
+"""git's words for a repository that exists but lacks the object (upload-pack refused)."""
+_REPO_NOT_FOUND_MARKERS: Final = (
     "repository not found",
     "does not appear to be a git repository",
     "returned error: 404",
@@ -87,8 +90,19 @@ class GitCommandError(Exception):
     @property
     def not_found(self) -> bool:
         """Whether git said the commit or the repository does not exist (not transient)."""
+        return self.commit_not_found or self.repo_not_found
+
+    @property
+    def commit_not_found(self) -> bool:
+        """Whether the repository answered but does not have the object."""
         lowered = self.stderr.lower()
-        return any(marker in lowered for marker in _NOT_FOUND_MARKERS)
+        return any(marker in lowered for marker in _COMMIT_NOT_FOUND_MARKERS)
+
+    @property
+    def repo_not_found(self) -> bool:
+        """Whether the mirror has no such repository (404)."""
+        lowered = self.stderr.lower()
+        return any(marker in lowered for marker in _REPO_NOT_FOUND_MARKERS)
 
 
 def git_env(base: Mapping[str, str]) -> dict[str, str]:
@@ -176,9 +190,10 @@ def fetch_checkout(
         The verified checkout.
 
     Raises:
-        BootFailure: `boot-fetch-failed` (detail `reason`: `commit-not-found`, `timeout`,
-            `fetch-error`, `head-mismatch`, `io-error`) or `runner-internal-error` when
-            git is not installed.
+        BootFailure: `boot-commit-not-found` (the repository lacks the commit, not
+            retryable), `boot-fetch-failed` (detail `reason`: `repository-not-found`,
+            `timeout`, `fetch-error`, `head-mismatch`, `io-error`) or
+            `runner-internal-error` when git is not installed.
     """
     started = time.monotonic()
     genv = git_env(env)
@@ -242,11 +257,17 @@ def _fetch_into(
             git("fetch", "--depth=1", "--no-tags", "--no-progress", "origin", config.commit)
             break
         except GitCommandError as exc:
-            if exc.not_found:
+            if exc.commit_not_found:
+                raise BootFailure(
+                    "boot-commit-not-found",
+                    f"commit {config.commit} is not in {shown_url}: {exc}",
+                    detail={"reason": "commit-not-found", "attempts": attempt},
+                ) from exc
+            if exc.repo_not_found:
                 raise BootFailure(
                     "boot-fetch-failed",
-                    f"commit {config.commit} was not found at {shown_url}: {exc}",
-                    detail={"reason": "commit-not-found", "attempts": attempt},
+                    f"the mirror has no repository at {shown_url}: {exc}",
+                    detail={"reason": "repository-not-found", "attempts": attempt},
                 ) from exc
             if attempt >= config.fetch_attempts:
                 reason = "timeout" if exc.returncode is None else "fetch-error"

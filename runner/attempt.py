@@ -24,13 +24,18 @@ from typing import Any
 
 import anyio
 import psutil
-from pydantic import ValidationError
 
 from adapters.codex.binary import codex_version, resolve_codex_binary
 from bundles.job import materialize_job
 from runner import RUNNER_VERSION
 from runner.backend_run import BackendPlan, TurnControl, run_turn
-from runner.claim import claim_request, env_identity, no_proxy_covers, print_failure_line
+from runner.claim import (
+    claim_failure,
+    claim_request,
+    env_identity,
+    no_proxy_covers,
+    print_failure_line,
+)
 from runner.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.commands import poll_commands
 from runner.contract import ClaimResponse, Job
@@ -48,10 +53,13 @@ from runner.retry import RetryPolicy, call_with_retries
 from runner.spool import SPOOL_DIRNAME, Recovered, Spool, runner_id_for
 from runner.taskgroups import task_group
 from runner.terminal import deliver_after_acks, report_verdict
+from runner.validation import validate_job
 
 log = logging.getLogger(__name__)
 
 CLAIM_RETRY = RetryPolicy(attempts=10, deadline_seconds=120.0)
+COMMANDS_DRAIN_SECONDS = 10.0
+"""After the terminal report, how long deliveries of commands in hand may still take."""
 LOST_LEASE_GRACE_SECONDS = 0.3
 """After `lease-lost`, each shutdown step of the backend waits this long (§3: stop)."""
 
@@ -62,6 +70,7 @@ async def run_from_environ() -> int:
     subreaper = become_subreaper()
     try:
         env = RunnerEnv.from_environ()
+        env.check_writable()
         token = env.read_token()
     except RunnerError as exc:
         print_failure_line(exc)
@@ -82,7 +91,11 @@ async def run_from_environ() -> int:
                 lambda: events_c.claim(env.runner_job_id, claim_request(env, runner_id, version)),
             )
         except ManagerError as exc:
-            print_failure_line(exc)
+            print_failure_line(claim_failure(exc))
+            return 2
+        unreportable = unreportable_job(claim.job)
+        if unreportable is not None:
+            print_failure_line(unreportable)
             return 2
         attempt = Attempt(
             env, masker, claim, (events_c, heartbeat_c, commands_c), started, subreaper
@@ -92,6 +105,18 @@ async def run_from_environ() -> int:
         with anyio.CancelScope(shield=True):
             for client in clients:
                 await client.aclose()
+
+
+def unreportable_job(raw: dict[str, Any]) -> RunnerError | None:
+    """`job-spec-invalid` for a job without the ids every report needs (`runId`,
+    `attemptId`, §3/§7): there is no attempt to report on, so only the §1 stderr line."""
+    missing = [k for k in ("runId", "attemptId") if not isinstance(raw.get(k), str) or not raw[k]]
+    if not missing:
+        return None
+    return JobSpecError(
+        f"the claimed job has no usable {' or '.join(missing)}; nothing can be reported",
+        detail={"field": missing[0]},
+    )
 
 
 class Attempt:
@@ -115,12 +140,9 @@ class Attempt:
         self.job: Job | None = None
         self.job_error: JobSpecError | None = None
         try:
-            self.job = Job.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            # The message names the field only: input values may hold credentials.
-            self.job_error = JobSpecError(f"job.{where}: {first['msg']}")
+            self.job = validate_job(raw)  # the whole job, before any side effect (§2)
+        except JobSpecError as exc:
+            self.job_error = exc
         command = raw.get("command")
         self.command_id = str(command.get("commandId")) if isinstance(command, dict) else ""
         session = raw.get("session")
@@ -152,6 +174,8 @@ class Attempt:
         self.control = TurnControl()
         self.backend_pid: int | None = None
         self.sender_done = anyio.Event()
+        self.commands_stop = anyio.Event()
+        self.commands_done = anyio.Event()
 
     def _liveness_changed(self, phase: str, previous: str) -> None:
         self.events.emit_nowait(
@@ -165,11 +189,16 @@ class Attempt:
                 loops.start_soon(self._heartbeats)
                 loops.start_soon(self._send_events)
                 if self.recovered is None:
-                    loops.start_soon(
-                        poll_commands, self.link, self.events, self.liveness, self.control
-                    )
+                    loops.start_soon(self._commands)
                     loops.start_soon(self._watch_signals)
+                else:
+                    self.commands_done.set()
                 delivered = await self._run_until_reported()
+                # The poll ran until the terminal report (§5); commands in hand finish
+                # their deliveries (e.g. `rejected` / `attempt-ending`), bounded.
+                self.commands_stop.set()
+                with anyio.move_on_after(COMMANDS_DRAIN_SECONDS):
+                    await self.commands_done.wait()
                 loops.cancel_scope.cancel()
         finally:
             self.spool.close()
@@ -210,9 +239,20 @@ class Attempt:
             )
         return await self._report(recovered_verdict(recovered), recovered_facts(recovered))
 
+    async def _commands(self) -> None:
+        try:
+            await poll_commands(
+                self.link, self.events, self.liveness, self.control, self.commands_stop
+            )
+        finally:
+            self.commands_done.set()
+
     def _facts(self) -> TurnFacts:
         observer = self.control.observer
-        facts = TurnFacts(thread_id=self.control.thread_id or self.requested_thread_id)
+        # A thread on which no turn started has no rollout and cannot be resumed
+        # (Codex 0.169+): report the session's own thread then, not the new one.
+        started = observer is not None and observer.turn_id is not None
+        facts = TurnFacts(thread_id=self.control.thread_id if started else self.requested_thread_id)
         if observer is not None:
             facts.turn_id = observer.turn_id
             facts.final_response = observer.final_response
@@ -220,6 +260,9 @@ class Attempt:
         return facts
 
     async def _report(self, verdict: Verdict, facts: TurnFacts) -> bool:
+        """The one place the attempt's end is decided (§3, §6, §7): from here on, commands
+        are `rejected` / `attempt-ending`, and `runner.terminal` is the last event."""
+        self.control.end()
         return await report_verdict(
             verdict=verdict,
             facts=facts,

@@ -26,7 +26,7 @@ from adapters.codex.messages import dig, text_input
 from adapters.codex.session import JsonRpcError
 from adapters.codex.transport import StdioTransport
 from runner.classify import is_config_error
-from runner.contract import InputItem, Job
+from runner.contract import InputItem, Job, TextInputItem
 from runner.events import EventLog
 from runner.failures import BackendError, FailureKind, JobSpecError, RunnerError
 from runner.hygiene_stats import cgroup_oom_kill_count, classify_exit
@@ -53,6 +53,9 @@ class TurnControl:
         reason: why the runner is stopping the turn, once it is.
         requested: set when `reason` is set.
         client / thread_id / observer: the live turn, once started.
+        turn_active: set once the turn started, or once it never will (`end`).
+        ending: the attempt's verdict is decided (§6: later commands are `rejected`
+            with `attempt-ending`, and no event is emitted for them).
     """
 
     reason: InterruptReason | None = None
@@ -61,12 +64,18 @@ class TurnControl:
     thread_id: str | None = None
     observer: TurnObserver | None = None
     turn_active: anyio.Event = field(default_factory=anyio.Event)
+    ending: bool = False
 
     def stop(self, reason: InterruptReason) -> None:
         """Ask the turn to stop for `reason` (the first reason wins)."""
         if self.reason is None:
             self.reason = reason
             self.requested.set()
+
+    def end(self) -> None:
+        """The verdict is decided: wake every command still waiting for a turn."""
+        self.ending = True
+        self.turn_active.set()
 
 
 @dataclass
@@ -98,11 +107,12 @@ def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
 
 def codex_input(items: Sequence[InputItem]) -> list[dict[str, Any]]:
     """Command input items (§2/§5) as Codex `UserInput` items (`turn/start`, `turn/steer`)."""
-    out: list[dict[str, Any]] = []
-    for item in items:
-        data = item.model_dump(by_alias=True, exclude_none=True)
-        out.append(text_input(data["text"]) if data.get("type") == "text" else data)
-    return out
+    return [
+        text_input(item.text)
+        if isinstance(item, TextInputItem)
+        else item.model_dump(by_alias=True, exclude_none=True)
+        for item in items
+    ]
 
 
 def turn_input(job: Job, prompt_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -164,6 +174,8 @@ async def run_turn(
                 )
                 thread_id = await _open_thread(client, job, plan.cwd, emit)
                 control.client, control.thread_id = client, thread_id
+                if control.reason is not None:  # e.g. an early cancel: no turn (§5)
+                    return verdict_for_interrupt(control.reason, None)
                 return await _drive_turn(client, job, plan, thread_id, events, liveness, control)
             finally:
                 on_pid(None)
@@ -276,6 +288,9 @@ async def _drive_turn(
     async with task_group() as tg:
         tg.start_soon(pump)
         tg.start_soon(flusher)
+        if control.reason is not None:  # stopped before the turn: never call the model
+            tg.cancel_scope.cancel()
+            return verdict_for_interrupt(control.reason, None)
         try:
             result = await client.start_turn(thread_id, turn_input(job, plan.prompt_items))
         except ValidationError as exc:
@@ -297,11 +312,11 @@ async def _drive_turn(
             control.stop(InterruptReason.TURN_TIMEOUT)
         if control.reason is not None and not observer.done.is_set() and not backend_gone.is_set():
             await observer.emit(
-                "backend.warning",
+                "runner.action",
                 {
-                    "message": f"the runner interrupts the turn: {control.reason}",
-                    "runnerAction": "turn/interrupt",
+                    "action": "interrupt-turn",
                     "reason": str(control.reason),
+                    "detail": {"turnId": observer.turn_id, "method": "turn/interrupt"},
                 },
             )
             await _interrupt(client, thread_id, observer, backend_gone)

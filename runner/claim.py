@@ -22,18 +22,50 @@ from adapters.codex.binary import PROJECT_ROOT
 from runner import RUNNER_VERSION
 from runner.contract import Capabilities, ClaimRequest, RunnerInfo
 from runner.env import RunnerEnv
-from runner.failures import RunnerError
+from runner.failures import FailureKind, ManagerError, RunnerError
 
 
 def print_failure_line(error: RunnerError) -> None:
-    """§1: a failure before the manager can be told is one JSON line on stderr."""
+    """§1: no attempt to report on: exactly one JSON line on stderr,
+    `{"failureKind": …, "message": …, "detail": {…}}` (`detail` adds `retryable` and
+    `source`)."""
     line = {
         "failureKind": str(error.kind),
         "message": error.message,
-        "retryable": error.retryable,
-        "source": error.source,
+        "detail": {**error.detail, "retryable": error.retryable, "source": error.source},
     }
     print(json.dumps(line), file=sys.stderr, flush=True)
+
+
+def claim_failure(error: ManagerError) -> RunnerError:
+    """The §2 stderr kind of a claim that got no lease.
+
+    404 `job-not-found` and 409 `already-claimed` (and any other refusal) are
+    `claim-refused` with `detail.code`; 410 is `cancelled`; transient failures that
+    outlasted the claim deadline are `manager-unreachable`.
+    """
+    status = getattr(error, "status_code", None)
+    detail: dict[str, object] = {"code": error.code, "status": status}
+    if getattr(error, "transient", False) or status is None:
+        return RunnerError(
+            FailureKind.MANAGER_UNREACHABLE,
+            f"the claim got no answer before the claim deadline: {error.message}",
+            source="manager",
+            detail=detail,
+        )
+    if status == 410:
+        return RunnerError(
+            FailureKind.CANCELLED,
+            f"the job was cancelled: {error.message}",
+            source="manager",
+            detail=detail,
+        )
+    return RunnerError(
+        FailureKind.CLAIM_REFUSED,
+        f"the manager refused the claim: {error.message}",
+        source="manager",
+        detail=detail,
+    )
 
 
 @functools.cache

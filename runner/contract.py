@@ -1,4 +1,4 @@
-"""Wire models of the manager ⇄ runner API v1 (`manager-runner-api.md`), runner side.
+"""Wire models of the manager ⇄ runner API v1.1 (`manager-runner-api.md`), runner side.
 
 Responses from the manager ignore unknown fields (forward compatibility, contract
 preamble); what the runner sends is built from these models and dumped by alias, so it
@@ -9,9 +9,9 @@ The job's `workspace` and `resourceBundles` entries are `bundles.spec` models.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from bundles.spec import ResourceBundleSpec, WorkspaceSpec
@@ -76,31 +76,84 @@ class Lease(Wire):
     ttl_seconds: int | None = None
 
 
-class InputItem(Wire):
-    """One command input item. Contract §2 shows `{"type": "text", "text": …}`."""
+class TextInputItem(Wire):
+    """`{"type": "text", "text": …}` (§2, §5); Codex `TextUserInput`."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-    type: str
-    text: str | None = None
+    type: Literal["text"]
+    text: str
+
+
+class ImageInputItem(Wire):
+    """`{"type": "image", "url": …}` or `{"type": "image", "fileId": …}`; Codex `ImageUserInput`."""
+
+    type: Literal["image"]
+    url: str | None = None
+    file_id: str | None = None
+    detail: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageInputItem:
+        if (self.url is None) == (self.file_id is None):
+            raise ValueError("an image item needs exactly one of url and fileId")
+        return self
+
+
+class LocalImageInputItem(Wire):
+    """`{"type": "localImage", "path": …}`; Codex `LocalImageUserInput`."""
+
+    type: Literal["localImage"]
+    path: str
+    detail: str | None = None
+
+
+class SkillInputItem(Wire):
+    """`{"type": "skill", "name": …, "path": …}`; Codex `SkillUserInput`."""
+
+    type: Literal["skill"]
+    name: str
+    path: str
+
+
+class MentionInputItem(Wire):
+    """`{"type": "mention", "name": …, "path": …}`; Codex `MentionUserInput`."""
+
+    type: Literal["mention"]
+    name: str
+    path: str
+
+
+InputItem = Annotated[
+    TextInputItem | ImageInputItem | LocalImageInputItem | SkillInputItem | MentionInputItem,
+    Field(discriminator="type"),
+]
+"""One command input item (§2 `command.input[]`, §5 steer `input[]`): the Codex 0.169-0.171
+`UserInput` variants the runner forwards, each with its required fields. Any other `type`
+is `job-spec-invalid` (job) or a refused command (§5)."""
 
 
 class CommandSpec(Wire):
-    command_id: str
+    command_id: str = Field(min_length=1)
     type: Literal["turn"]
     input: list[InputItem] = Field(min_length=1)
 
 
 class SessionSpec(Wire):
     session_id: str
-    thread_id: str | None = None
+    thread_id: str | None = Field(default=None, min_length=1)
+
+
+ApprovalPolicy = Literal["untrusted", "on-request", "never"]
+"""Codex 0.169-0.171 `AskForApproval` modes (the `granular` object form is not accepted)."""
+SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
+"""Codex 0.169-0.171 `SandboxMode`."""
 
 
 class BackendSpec(Wire):
     kind: Literal["codex"]
     profile: str | None = None
     model: str | None = None
-    approval_policy: str = "never"
-    sandbox: str = "workspace-write"
+    approval_policy: ApprovalPolicy = "never"
+    sandbox: SandboxMode = "workspace-write"
     config_overrides: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -117,8 +170,8 @@ class Job(Wire):
     """The `job` object of the claim response (§2)."""
 
     runner_job_id: str
-    run_id: str
-    attempt_id: str
+    run_id: str = Field(min_length=1)
+    attempt_id: str = Field(min_length=1)
     attempt: int = Field(ge=1)
     command: CommandSpec
     session: SessionSpec
@@ -195,19 +248,33 @@ class HeartbeatResponse(Wire):
 # --- §5/§6 commands ---------------------------------------------------------------------
 
 
-class Command(Wire):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-    command_id: str
-    type: str
-    input: list[InputItem] = Field(default_factory=list)
+class SteerCommand(Wire):
+    """§5 `steer`: more input for the active turn (`turn/steer`)."""
+
+    command_id: str = Field(min_length=1)
+    type: Literal["steer"]
+    input: list[InputItem] = Field(min_length=1)
     target_command_id: str | None = None
+
+
+class CancelCommand(Wire):
+    """§5 `cancel`: interrupt the turn, end the attempt `cancelled`."""
+
+    command_id: str = Field(min_length=1)
+    type: Literal["cancel"]
     reason: str | None = None
+    target_command_id: str | None = None
+
+
+Command = Annotated[SteerCommand | CancelCommand, Field(discriminator="type")]
+"""One §5 command; anything else is refused (`invalid-command`, §5/§6)."""
 
 
 class CommandsResponse(Wire):
     cursor: str | None = None
-    commands: list[dict[str, Any]] = Field(default_factory=list)
-    """Each validated on its own (`Command`), so one bad command costs only itself."""
+    commands: list[Any] = Field(default_factory=list)
+    """Each validated on its own (`runner.validation.validate_command`), so one bad
+    command costs only itself."""
 
 
 DeliveryState = Literal["received", "forwarded", "accepted", "rejected"]

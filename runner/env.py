@@ -21,7 +21,7 @@ class EnvError(RunnerError):
     """A required variable of §1 is missing or malformed (reported before any claim)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(FailureKind.JOB_SPEC_INVALID, message)
+        super().__init__(FailureKind.RUNNER_ENV_INVALID, message)
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,23 @@ class RunnerEnv:
             boot_fetch_ms=optional_int("AGENTRUN_BOOT_FETCH_MS"),
             boot_checkout=optional("AGENTRUN_BOOT_CHECKOUT"),
         )
+
+    def check_writable(self) -> None:
+        """The runtime home and the workspace exist (created if missing) and are writable.
+
+        Raises:
+            EnvError: `runner-env-invalid`, naming the variable.
+        """
+        for name, path in (
+            ("AGENTRUN_RUNTIME_HOME", self.runtime_home),
+            ("AGENTRUN_WORKSPACE", self.workspace),
+        ):
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise EnvError(f"{name} ({path}) cannot be created: {exc.strerror}") from exc
+            if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+                raise EnvError(f"{name} ({path}) is not a writable directory")
 
     def read_token(self) -> str:
         """The bearer token from `AGENTRUN_RUNNER_TOKEN_FILE` (§1).

@@ -12,6 +12,7 @@ before the sender can see it, and each ack is recorded, so a restarted runner lo
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from typing import Any
 
@@ -20,6 +21,8 @@ import anyio
 from runner.contract import Event, utc_now
 from runner.masking import Masker
 from runner.spool import Spool
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1024 * 1024
@@ -133,11 +136,13 @@ class EventLog:
 
     async def emit(
         self, type: str, data: dict[str, Any], *, command_id: str | None = None
-    ) -> Event:
+    ) -> Event | None:
         """Append one event; waits while `max_unacked` events are outstanding.
 
         Returns:
-            The event as it will be sent (seq, time, masked and trimmed data).
+            The event as it will be sent (seq, time, masked and trimmed data), or None
+            when the log is closed: `runner.terminal` is the last event (§3), and
+            whatever comes later is dropped, never numbered after it.
         """
         while len(self._unacked) >= self.max_unacked and not self.closed:
             await self._changed.wait()
@@ -145,8 +150,11 @@ class EventLog:
 
     def emit_nowait(
         self, type: str, data: dict[str, Any], *, command_id: str | None = None
-    ) -> Event:
-        """`emit` without back-pressure, for the few events of teardown paths."""
+    ) -> Event | None:
+        """`emit` without back-pressure, for the few events of teardown and commands."""
+        if self.closed:
+            log.debug("event %s after the log was closed: dropped (§3)", type)
+            return None
         masked = self.masker.mask_data(data)
         self.last_seq += 1
         event = Event(
@@ -219,6 +227,6 @@ class EventLog:
             await self._changed.wait()
 
     def close(self) -> None:
-        """No more events; wakes every waiter."""
+        """No more events (§3: nothing after `runner.terminal`); wakes every waiter."""
         self.closed = True
         self._notify()

@@ -11,6 +11,10 @@ from runner.failures import KIND_INFO, FailureKind
 EXAMPLES: dict[FailureKind, str] = {
     FailureKind.BOOT_COMMIT_INVALID: "`AGENTRUN_BOOT_COMMIT=abc123` (not 40 hex)",
     FailureKind.BOOT_FETCH_FAILED: "the mirror answers 503 for the source repository",
+    FailureKind.BOOT_COMMIT_NOT_FOUND: "a boot commit that was never pushed to the source repo",
+    FailureKind.RUNNER_ENV_INVALID: "`AGENTRUN_MANAGER_URL` unset, or a read-only workspace",
+    FailureKind.CLAIM_REFUSED: "the claim answers 409 `already-claimed`",
+    FailureKind.MANAGER_UNREACHABLE: "the manager answers 503 to every claim for two minutes",
     FailureKind.JOB_SPEC_INVALID: '`timeouts.turnSeconds: 0`, or `backend.kind: "claude"`',
     FailureKind.SECRET_MISSING: "`AGENTRUN_TRANSIENT_ENV_NAMES=GH_TOKEN` but `GH_TOKEN` is unset",
     FailureKind.BACKEND_CONFIG_INVALID: "a `config.toml` with an unclosed table",
@@ -31,7 +35,7 @@ EXAMPLES: dict[FailureKind, str] = {
     FailureKind.CONTEXT_WINDOW_EXCEEDED: "`response.failed` with `context_length_exceeded`",
     FailureKind.PROVIDER_INVALID_TOOL_CALL: "three `exec_command` calls with unparsable arguments",
     FailureKind.PROVIDER_ERROR: "`response.incomplete` (`max_output_tokens`)",
-    FailureKind.SANDBOX_ERROR: "Codex reports `codexErrorInfo: sandboxError`",
+    FailureKind.SANDBOX_ERROR: "no usable bubblewrap for Codex's Linux sandbox",
     FailureKind.BACKEND_EXITED: "the app-server is killed mid-turn",
     FailureKind.BACKEND_PROTOCOL_ERROR: "the app-server prints 20 non-JSON lines in a row",
     FailureKind.TURN_TIMEOUT: "`timeouts.turnSeconds` passes during a long tool call",
@@ -39,6 +43,7 @@ EXAMPLES: dict[FailureKind, str] = {
     FailureKind.CANCELLED: "a `cancel` command arrives during the turn",
     FailureKind.RUNNER_INTERRUPTED: "the pod is evicted (SIGTERM) mid-turn",
     FailureKind.LEASE_LOST: "the manager answers 409 `lease-lost` (no terminal can follow)",
+    FailureKind.WORKSPACE_PUBLISH_FAILED: "the mirror's write side answers 500 to every push",
     FailureKind.RUNNER_INTERNAL_ERROR: "an unexpected exception in the runner",
 }
 

@@ -35,6 +35,10 @@ class FailureKind(StrEnum):
 
     BOOT_COMMIT_INVALID = "boot-commit-invalid"
     BOOT_FETCH_FAILED = "boot-fetch-failed"
+    BOOT_COMMIT_NOT_FOUND = "boot-commit-not-found"
+    RUNNER_ENV_INVALID = "runner-env-invalid"
+    CLAIM_REFUSED = "claim-refused"
+    MANAGER_UNREACHABLE = "manager-unreachable"
     JOB_SPEC_INVALID = "job-spec-invalid"
     SECRET_MISSING = "secret-missing"
     BACKEND_CONFIG_INVALID = "backend-config-invalid"
@@ -63,6 +67,7 @@ class FailureKind(StrEnum):
     CANCELLED = "cancelled"
     RUNNER_INTERRUPTED = "runner-interrupted"
     LEASE_LOST = "lease-lost"
+    WORKSPACE_PUBLISH_FAILED = "workspace-publish-failed"
     RUNNER_INTERNAL_ERROR = "runner-internal-error"
 
     @property
@@ -87,7 +92,27 @@ class KindInfo:
 _K = FailureKind
 KIND_INFO: dict[FailureKind, KindInfo] = {
     _K.BOOT_COMMIT_INVALID: KindInfo(False, "`AGENTRUN_BOOT_COMMIT` missing or not 40 hex"),
-    _K.BOOT_FETCH_FAILED: KindInfo(True, "the boot commit could not be fetched from the mirror"),
+    _K.BOOT_FETCH_FAILED: KindInfo(
+        True, "the boot commit could not be fetched from the mirror (unreachable, transport error)"
+    ),
+    _K.BOOT_COMMIT_NOT_FOUND: KindInfo(
+        False, "the mirror has the source repository but not `AGENTRUN_BOOT_COMMIT`"
+    ),
+    _K.RUNNER_ENV_INVALID: KindInfo(
+        False,
+        "the runner's own environment is incomplete or malformed (`AGENTRUN_MANAGER_URL`, "
+        "`AGENTRUN_RUNNER_JOB_ID`, an unwritable runtime home or workspace); stderr line only",
+    ),
+    _K.CLAIM_REFUSED: KindInfo(
+        False,
+        "the manager refused the claim: 404 `job-not-found`, 409 `already-claimed` "
+        "(`detail.code`); stderr line only",
+    ),
+    _K.MANAGER_UNREACHABLE: KindInfo(
+        True,
+        "the claim got no answer but transient failures until the runner's claim deadline; "
+        "stderr line only",
+    ),
     _K.JOB_SPEC_INVALID: KindInfo(
         False, "the claimed job fails validation (unknown backend, bad input, bad timeouts)"
     ),
@@ -137,7 +162,11 @@ KIND_INFO: dict[FailureKind, KindInfo] = {
         True, "the model produced a tool call Codex could not parse or run"
     ),
     _K.PROVIDER_ERROR: KindInfo(True, "any other failed turn reported by Codex"),
-    _K.SANDBOX_ERROR: KindInfo(False, "Codex reports a sandbox failure"),
+    _K.SANDBOX_ERROR: KindInfo(
+        False,
+        "Codex's sandbox fails: Codex reports it, a command fails because the sandbox cannot "
+        "start, or the runner's preflight finds it cannot start before the model is called",
+    ),
     _K.BACKEND_EXITED: KindInfo(
         True, "the app-server's stdout closed or it exited during the attempt"
     ),
@@ -151,7 +180,14 @@ KIND_INFO: dict[FailureKind, KindInfo] = {
         True, "the runner got SIGTERM (pod eviction, node drain) and stopped the turn"
     ),
     _K.LEASE_LOST: KindInfo(
-        True, "the manager revoked the lease; reported only where still possible"
+        True,
+        "the manager revoked the lease; the runner stops and cannot report it, so the manager "
+        "records this kind itself",
+    ),
+    _K.WORKSPACE_PUBLISH_FAILED: KindInfo(
+        True,
+        "the workspace result commit could not be pushed to the mirror's write side after "
+        "retries; `finalResponse` is still reported",
     ),
     _K.RUNNER_INTERNAL_ERROR: KindInfo(False, "a bug in the runner"),
 }

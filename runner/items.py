@@ -66,7 +66,8 @@ def item_summary(raw: dict[str, Any]) -> dict[str, Any]:
                 "status": _root(item.status),
             }
             if len(output) > OUTPUT_TAIL_CHARS:
-                out["outputTruncated"] = True
+                out["truncated"] = True  # §9: a cut text field says so
+                out["outputBytes"] = len(output.encode())
         case p.FileChangeThreadItem():
             out["changes"] = [
                 {"path": c.path, "kind": _root(getattr(_root(c.kind), "type", None))}

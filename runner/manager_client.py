@@ -3,6 +3,7 @@
 Each method sends one request built from `runner.contract` models and returns the parsed
 response; httpx and pydantic errors are translated here, in one place, into
 `ManagerError` (kind, HTTP status, the §8 `error.code`, `transient`, `retry_after_seconds`).
+A 2xx answer whose body is not the contract's shape is `invalid-response`, transient.
 Retrying is the caller's choice (`runner.retry`). The bearer token is set on the injected
 client by `make_http_client` and never appears in a message.
 """
@@ -120,15 +121,19 @@ class ManagerClient:
             ) from exc
         if response.status_code >= 400:
             raise _error_from_response(method, path, response)
+        if response_model is _Any:
+            return response_model()  # the runner uses nothing of this answer
         try:
             return response_model.model_validate(response.json())
         except (ValidationError, ValueError) as exc:
+            # An answer that is not the contract's shape is a fault of the manager like
+            # a 5xx (§5, §8): retried with back-off, never trusted.
             raise ManagerCallError(
                 f"{method} {path}: manager answered {response.status_code} with a body "
                 f"that is not a valid {response_model.__name__}",
                 status_code=response.status_code,
                 code="invalid-response",
-                transient=False,
+                transient=True,
             ) from exc
 
     async def claim(self, runner_job_id: str, request: ClaimRequest) -> ClaimResponse:

@@ -7,6 +7,7 @@ are exponential with jitter, and `set_instant_retries(True)` (tests) turns the w
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -74,6 +75,20 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
         return float(backoff(state))
 
     return wait
+
+
+def backoff_seconds(
+    failures: int, *, initial_seconds: float = 0.5, max_seconds: float = 30.0
+) -> float:
+    """Exponential back-off with full jitter after `failures` failures in a row (>= 1).
+
+    For loops that never give up (the §5 long poll): the wait grows from
+    `initial_seconds` to `max_seconds`; zero with `set_instant_retries(True)`.
+    """
+    if _CONFIG.instant:
+        return 0.0
+    ceiling = min(max_seconds, initial_seconds * 2 ** min(failures - 1, 30))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 async def call_with_retries(policy: RetryPolicy, call: Callable[[], Awaitable[T]]) -> T:

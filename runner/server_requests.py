@@ -5,7 +5,7 @@ runner has no human to ask. Approvals are declined — no job field says "accept
 runner never accepts by default; with `approvalPolicy: never` Codex sends none at all.
 `item/tool/call` (dynamic tools, none registered) and `item/tool/requestUserInput` get a
 defined refusal; anything unknown gets a JSON-RPC error. Each answer becomes one
-`backend.warning` event (the §9 catalog has no dedicated type) naming the request.
+`server-request.answered` event (§9: `method, requestId, decision, reason`).
 """
 
 from __future__ import annotations
@@ -63,24 +63,38 @@ def make_handler(
             result = answer_for(request, approval_policy)
         except JsonRpcError as exc:
             await emit(
-                "backend.warning",
-                {
-                    "message": f"refused unknown server request {request.method}",
-                    "serverRequest": request.method,
-                    "error": exc.message,
-                },
+                "server-request.answered",
+                answered(request, item_id, "error", f"unknown request: {exc.message}"),
             )
             raise
+        decision, reason = _DECISIONS.get(request.method, ("refuse", REFUSAL_TEXT))
         await emit(
-            "backend.warning",
-            {
-                "message": f"answered server request {request.method}",
-                "serverRequest": request.method,
-                "itemId": item_id or None,
-                "approvalPolicy": approval_policy,
-                "answer": result,
-            },
+            "server-request.answered",
+            answered(request, item_id, decision, f"{reason} (approvalPolicy {approval_policy})"),
         )
         return result
 
     return handle
+
+
+_DECISIONS: dict[str, tuple[str, str]] = {
+    "item/commandExecution/requestApproval": ("decline", "the runner accepts no approval"),
+    "item/fileChange/requestApproval": ("decline", "the runner accepts no approval"),
+    "execCommandApproval": ("decline", "the runner accepts no approval"),
+    "applyPatchApproval": ("decline", "the runner accepts no approval"),
+    "item/permissions/requestApproval": ("decline", "the runner grants no permission"),
+    "item/tool/call": ("refuse", "no dynamic tool is registered"),
+    "item/tool/requestUserInput": ("empty-answer", "there is no user to ask"),
+    "mcpServer/elicitation/request": ("decline", "there is no user to ask"),
+}
+
+
+def answered(request: ServerRequest, item_id: str, decision: str, reason: str) -> dict[str, Any]:
+    """The `server-request.answered` event data (§9) for one answered request."""
+    return {
+        "method": request.method,
+        "requestId": request.id,
+        "decision": decision,
+        "reason": reason,
+        "itemId": item_id or None,
+    }

@@ -39,6 +39,8 @@ DELTA_ENVELOPE_BYTES = 1024
 """Room left in `maxEventBytes` for an `item.delta`'s other fields (ids, type)."""
 MAX_BAD_LINE_WARNINGS = 100
 """Bad backend lines reported one `backend.warning` each; later ones are only counted."""
+MAX_FAILURE_MESSAGE_CHARS = 2000
+"""How much of a backend message a non-terminal `failure` event carries (its head)."""
 WARNING_METHODS = ("warning", "configWarning", "deprecationNotice")
 INVALID_TOOL_CALL_PREFIXES = (
     "failed to parse function arguments:",
@@ -46,6 +48,13 @@ INVALID_TOOL_CALL_PREFIXES = (
     "apply_patch verification failed:",
 )
 """Raw `function_call_output` prefixes of a tool call Codex could not parse or run (§10)."""
+
+
+def cut_marker(text: str, limit_chars: int) -> dict[str, Any]:
+    """§9: `{"truncated": true, "messageBytes": N}` when `text` is cut to `limit_chars`."""
+    if len(text) <= limit_chars:
+        return {}
+    return {"truncated": True, "messageBytes": len(text.encode())}
 
 
 @dataclass
@@ -288,7 +297,7 @@ class TurnObserver:
                 "failure",
                 {
                     "failureKind": "provider-invalid-tool-call",
-                    "message": text[:2000],
+                    "message": text[:MAX_FAILURE_MESSAGE_CHARS],
                     "source": "provider",
                     "retryable": True,
                     "terminal": False,
@@ -296,6 +305,7 @@ class TurnObserver:
                         "callId": item.get("call_id"),
                         "inARow": self.invalid_tool_calls_in_a_row,
                     },
+                    **cut_marker(text, MAX_FAILURE_MESSAGE_CHARS),
                 },
             )
         else:

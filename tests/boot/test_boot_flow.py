@@ -53,7 +53,7 @@ def failure_of(result: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1, lines
     line: dict[str, Any] = json.loads(lines[0])
-    assert set(line) == {"failureKind", "message", "retryable"}
+    assert set(line) == {"failureKind", "message", "detail"}  # contract §1
     return line
 
 
@@ -108,7 +108,7 @@ async def test_a_malformed_boot_commit_fails_with_boot_commit_invalid_before_any
 
     assert result.returncode != 0
     assert failure_of(result)["failureKind"] == "boot-commit-invalid"
-    assert failure_of(result)["retryable"] is False
+    assert failure_of(result)["detail"]["retryable"] is False
     assert mirror.requests == []
 
 
@@ -121,7 +121,7 @@ async def test_a_missing_boot_commit_fails_with_boot_commit_invalid(
     assert failure_of(result)["failureKind"] == "boot-commit-invalid"
 
 
-async def test_an_unknown_commit_fails_with_boot_fetch_failed_and_leaves_no_checkout(
+async def test_an_unknown_commit_fails_with_boot_commit_not_found_and_leaves_no_checkout(
     mirror: GitMirror, boot_env: dict[str, str]
 ) -> None:
     boot_env["AGENTRUN_GIT_MIRROR_URL"] = mirror.base_url
@@ -131,8 +131,8 @@ async def test_an_unknown_commit_fails_with_boot_fetch_failed_and_leaves_no_chec
 
     assert result.returncode != 0
     line = failure_of(result)
-    assert line["failureKind"] == "boot-fetch-failed"
-    assert line["retryable"] is True
+    assert line["failureKind"] == "boot-commit-not-found"
+    assert line["detail"]["retryable"] is False
     assert [p async for p in anyio.Path(boot_env["AGENTRUN_BOOT_DIR"]).iterdir()] == []
 
 

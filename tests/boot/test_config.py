@@ -69,7 +69,7 @@ def test_the_failure_line_is_one_json_line_even_for_multiline_messages() -> None
     assert json.loads(line) == {
         "failureKind": "boot-fetch-failed",
         "message": "first\nsecond",
-        "retryable": True,
+        "detail": {"retryable": True},
     }
 
 

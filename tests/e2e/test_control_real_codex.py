@@ -211,12 +211,11 @@ async def test_a_command_approval_under_untrusted_is_declined_and_the_command_ne
         terminal, events = done.terminal, done.events
 
     assert terminal["status"] == "succeeded"
-    answers = [
-        w["data"] for w in of_type(events, "backend.warning") if "serverRequest" in w["data"]
+    answers = of_type(events, "server-request.answered")
+    assert [(a["data"]["method"], a["data"]["decision"]) for a in answers] == [
+        ("item/commandExecution/requestApproval", "decline")
     ]
-    assert [(a["serverRequest"], a["answer"]) for a in answers] == [
-        ("item/commandExecution/requestApproval", {"decision": "decline"})
-    ]
+    assert isinstance(answers[0]["data"]["requestId"], int)
     [command] = [e for e in of_type(events, "item.completed") if e["data"]["itemId"] == "call_ap_1"]
     assert command["data"]["status"] == "declined"
     assert not marker.exists()

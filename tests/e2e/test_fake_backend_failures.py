@@ -67,14 +67,15 @@ async def test_tool_calls_user_input_and_file_approvals_each_get_a_defined_refus
     terminal, events, runtime_home = await run_with_fake(tmp_path, scenario)
 
     assert terminal["status"] == "succeeded"
-    answers = {
-        w["data"]["serverRequest"]: w["data"]["answer"]
-        for w in of_type(events, "backend.warning")
-        if "answer" in w["data"]
+    decisions = {
+        e["data"]["method"]: e["data"]["decision"]
+        for e in of_type(events, "server-request.answered")
     }
-    assert answers["item/tool/call"]["success"] is False
-    assert answers["item/tool/requestUserInput"] == {"answers": {}}
-    assert answers["item/fileChange/requestApproval"] == {"decision": "decline"}
+    assert decisions == {
+        "item/tool/call": "refuse",
+        "item/tool/requestUserInput": "empty-answer",
+        "item/fileChange/requestApproval": "decline",
+    }
     record_file = runtime_home / "fake-codex-record.jsonl"
     record = [json.loads(line) for line in record_file.read_text().splitlines()]
     answered = [r for r in record if r.get("type") == "serverRequestAnswered"]

@@ -75,6 +75,7 @@ async def test_nothing_listening_is_interrupted_at_idle_seconds_as_provider_unre
     assert terminal["failureKind"] == "provider-unreachable"
     warnings = of_type(events, "backend.warning")
     assert any(w["data"].get("willRetry") for w in warnings)
-    assert any(w["data"].get("runnerAction") == "turn/interrupt" for w in warnings)
+    actions = [(a["data"]["action"], a["data"]["reason"]) for a in of_type(events, "runner.action")]
+    assert actions == [("interrupt-turn", "idle-timeout")]
     [turn] = of_type(events, "turn.completed")
     assert turn["data"]["status"] == "interrupted"

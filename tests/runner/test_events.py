@@ -17,9 +17,21 @@ async def test_events_get_contiguous_seq_from_one_and_masked_data() -> None:
     log = EventLog(Masker({"K": "supersecret"}))
     first = await log.emit("a", {"text": "x supersecret y"})
     second = await log.emit("b", {"nested": [{"supersecret": 1}]})
+    assert first is not None
+    assert second is not None
     assert (first.seq, second.seq) == (1, 2)
     assert first.data == {"text": "x *** y"}
     assert second.data == {"nested": [{"***": 1}]}
+
+
+async def test_an_event_emitted_after_the_log_is_closed_is_dropped_not_numbered() -> None:
+    log = EventLog(Masker({}))
+    await log.emit("runner.terminal", {})
+    log.close()
+    assert await log.emit("steer.delivery", {}) is None
+    assert log.emit_nowait("liveness", {}) is None
+    assert log.last_seq == 1
+    assert [e.type for e in log.batch()] == ["runner.terminal"]
 
 
 def test_data_over_the_limit_is_trimmed_under_it_and_marked_truncated() -> None:

@@ -70,9 +70,10 @@ async def test_a_seq_gap_carries_the_managers_acked_seq_wherever_it_is_put() -> 
         (error(409, "lease-lost"), False, FailureKind.LEASE_LOST),
         (error(410, "attempt-cancelled"), False, FailureKind.CANCELLED),
         (error(400, "invalid-request"), False, FailureKind.RUNNER_INTERNAL_ERROR),
+        (httpx.Response(200, json={"ackedSeq": "seven"}), True, FailureKind.RUNNER_INTERNAL_ERROR),
         (
             httpx.Response(200, text="<html>not json</html>"),
-            False,
+            True,
             FailureKind.RUNNER_INTERNAL_ERROR,
         ),
     ],
