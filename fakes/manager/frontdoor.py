@@ -88,6 +88,16 @@ class FrontDoor:
             record.fault = "reset"
             await reset_connection(receive, send)
             return
+        if fault is not None and fault.kind == "body":
+            record.fault = "body"
+            record.status = fault.status
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(fault.body)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": fault.status, "headers": headers})
+            await send({"type": "http.response.body", "body": fault.body, "more_body": False})
+            return
         if fault is not None:
             record.fault = "status"
             await _send_fault(send, fault, record)

@@ -22,7 +22,8 @@ class FaultRule:
         method: HTTP method or "*".
         path_pattern: glob over the URL path, e.g. "/api/v1/runs/*/events".
         remaining: how many more requests this rule will fault.
-        kind: "status" (answer `status` with a §8 body) or "reset" (abrupt close).
+        kind: "status" (answer `status` with a §8 body), "reset" (abrupt close) or
+            "body" (answer `status` with the raw `body`: a manager that misbehaves).
         status: the HTTP status for kind "status" (e.g. 500, 503, 429).
         retry_after_seconds: value of `Retry-After` (sent with every 429, and with
             other statuses when set).
@@ -32,10 +33,12 @@ class FaultRule:
     method: str
     path_pattern: str
     remaining: int
-    kind: Literal["status", "reset"]
+    kind: Literal["status", "reset", "body"]
     status: int = 503
     retry_after_seconds: int | None = None
     hits: int = 0
+    body: bytes = b""
+    """For kind "body": the raw bytes answered with `status` (e.g. 200 and not JSON)."""
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this rule applies to a request (ignores `remaining`)."""
@@ -91,6 +94,27 @@ class Knobs:
         if status == 429 and retry_after_seconds is None:
             retry_after_seconds = 1
         rule = FaultRule(method.upper(), path_pattern, count, "status", status, retry_after_seconds)
+        self.faults.append(rule)
+        return rule
+
+    def answer_next(
+        self,
+        method: str,
+        path_pattern: str,
+        body: bytes,
+        *,
+        status: int = 200,
+        count: int = 1,
+    ) -> FaultRule:
+        """Answer the next `count` matching requests with `status` and the raw `body`.
+
+        For a manager that answers garbage: `answer_next("GET", "/api/v1/runs/*/commands",
+        b"<html>")` is a 200 whose body is not JSON; `b'{"commands": "x"}'` is JSON of
+        the wrong shape. The request is *not* processed.
+        """
+        if count < 1:
+            raise ValueError("answer_next needs count >= 1")
+        rule = FaultRule(method.upper(), path_pattern, count, "body", status, body=body)
         self.faults.append(rule)
         return rule
 

@@ -32,7 +32,7 @@ class RecordedRequest:
         monotonic: arrival time on `time.monotonic()` (seconds), for intervals.
         status: the response status, or None when the connection was reset (knob).
         response: the parsed JSON response body, or None.
-        fault: "status" / "reset" when a knob produced the answer, else None.
+        fault: "status" / "reset" / "body" when a knob produced the answer, else None.
     """
 
     method: str

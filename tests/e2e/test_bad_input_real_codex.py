@@ -84,3 +84,24 @@ async def test_a_steer_arriving_while_the_terminal_is_sent_is_rejected_with_no_l
     assert [d.body["state"] for d in deliveries] == ["rejected"]
     assert deliveries[0].body["detail"]["reason"] == "attempt-ending"
     assert terminal["status"] == "succeeded"
+
+
+async def test_garbage_commands_answers_do_not_stop_the_poll_and_a_later_cancel_is_seen(
+    tmp_path: Path,
+) -> None:
+    async with local_stack(tmp_path, [HANG]) as stack:
+        knobs = stack.manager.knobs
+        commands = "/api/v1/runs/*/commands"
+        knobs.answer_next("GET", commands, b"<html>not json</html>")
+        knobs.answer_next("GET", commands, b'{"commands": "not a list"}')
+        knobs.fail_next("GET", commands, status=500)
+        async with attempt_in_background(stack) as attempt:
+            await stack.model.wait_for_request(1)
+            await stack.manager.wait_until(
+                lambda: all(rule.remaining == 0 for rule in knobs.faults)
+            )
+            cancel_id = attempt.push("cancel", reason="after garbage")
+        states = [d.body["state"] for d in stack.manager.deliveries(cancel_id)]
+
+    assert attempt.terminal()["status"] == "cancelled"
+    assert states == ["received"]
