@@ -1,6 +1,6 @@
 """Summaries of Codex thread items for `item.started` / `item.completed` events (§9).
 
-Items are read through the generated 0.169 models (`ThreadItem` union); an item the
+Items are read through the generated 0.171 models (`ThreadItem` union); an item the
 pinned schema cannot validate (a new item type, or a drifted shape from another Codex
 version) is summarized from the raw dict by id and type, so it is never lost.
 """

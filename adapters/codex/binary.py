@@ -2,10 +2,19 @@
 
 The runner always spawns the native binary, never the npm node wrapper: killing the
 wrapper orphans the native child, which keeps stdout open (codex-app-server.md §11).
-Resolution order: an explicit path (`AGENTRUN_CODEX_BIN`, contract §1), then the default
-pin — the npm `@openai/codex@0.169.0` native binary under `node_modules/` of this
-project (or `/opt/codex/bin/codex` in the env image) — then the PyPI
-`openai-codex-cli-bin==0.163.0` wheel's binary.
+Resolution order (`resolve_codex_binary`):
+
+1. an explicit path, `AGENTRUN_CODEX_BIN` (contract §1);
+2. the runner's own installed environment: `scripts/install-env PREFIX` makes the venv
+   `PREFIX/venv` and the binary `PREFIX/bin/codex` (the env image: `/opt/agentrun`), so
+   it is `Path(sys.prefix).parent / "bin/codex"`, then the venv's own `bin/codex`;
+3. the npm pin (`@openai/codex@0.171.0`, package.json) of a development checkout: under
+   `node_modules/` of this source tree, then of the checkout that owns the venv (a runner
+   booted by `agentrun-boot` runs from a fresh checkout with no `node_modules/`);
+4. the PyPI `openai-codex-cli-bin==0.163.0` wheel's binary.
+
+The installed prefix is derived from the interpreter, so there is no second copy of the
+image path to keep in step with `install-env`.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import functools
 import os
 import platform
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +36,8 @@ _TRIPLES = {
     "aarch64": ("linux-arm64", "aarch64-unknown-linux-musl"),
 }
 
-IMAGE_CODEX_BIN = Path("/opt/codex/bin/codex")
-"""Where the env image (Containerfile) installs the pinned native binary."""
+NPM_OLDER_ALIAS = "codex-0169"
+"""The package.json alias (`npm:@openai/codex@0.169.0`) kept for the contract suite."""
 
 
 @dataclass(frozen=True)
@@ -36,20 +46,42 @@ class CodexBinary:
 
     Attributes:
         path: absolute path of the native binary.
-        origin: `env` (AGENTRUN_CODEX_BIN), `npm`, `image` or `pypi`.
+        origin: `env` (AGENTRUN_CODEX_BIN), `installed` (the install-env prefix or the
+            venv), `npm` or `pypi`.
     """
 
     path: Path
     origin: str
 
 
-def npm_native_binary(root: Path = PROJECT_ROOT) -> Path | None:
-    """Path of the npm package's native binary for this machine, if it is installed."""
+def installed_binaries(prefix: Path | None = None) -> list[Path]:
+    """Where `scripts/install-env` puts Codex for the venv `prefix` (default `sys.prefix`).
+
+    Returns:
+        `PREFIX/bin/codex` for the venv `PREFIX/venv`, then the venv's own `bin/codex`,
+        whether they exist or not.
+    """
+    venv = Path(sys.prefix) if prefix is None else prefix
+    return [venv.parent / "bin" / "codex", venv / "bin" / "codex"]
+
+
+def npm_native_binary(root: Path = PROJECT_ROOT, *, alias: str | None = None) -> Path | None:
+    """Path of the npm package's native binary for this machine, if it is installed.
+
+    Args:
+        root: the directory holding `node_modules/`.
+        alias: None for the default pin (`@openai/codex`), or a package.json alias such as
+            `NPM_OLDER_ALIAS`, whose platform package npm nests under the alias
+            (`node_modules/ALIAS/node_modules/@openai/codex-linux-x64`).
+    """
     triple = _TRIPLES.get(platform.machine())
     if triple is None:
         return None
     pkg, target = triple
-    path = root / "node_modules" / "@openai" / f"codex-{pkg}" / "vendor" / target / "bin" / "codex"
+    modules = root / "node_modules"
+    if alias is not None:
+        modules = modules / alias / "node_modules"
+    path = modules / "@openai" / f"codex-{pkg}" / "vendor" / target / "bin" / "codex"
     return path if path.is_file() else None
 
 
@@ -63,39 +95,58 @@ def pypi_native_binary() -> Path | None:
     return path if path.is_file() else None
 
 
-def resolve_codex_binary(explicit: str | None) -> CodexBinary:
-    """Pick the Codex binary to spawn.
+def default_candidates(prefix: Path | None = None, root: Path = PROJECT_ROOT) -> list[CodexBinary]:
+    """The installed default binaries in resolution order, the PyPI wheel excluded.
 
     Args:
-        explicit: `AGENTRUN_CODEX_BIN` (contract §1), or None for the default pin.
+        prefix: the runner's venv (default `sys.prefix`).
+        root: this source tree (default the checkout this module is in).
+    """
+    venv = Path(sys.prefix) if prefix is None else prefix
+    out = [CodexBinary(path, "installed") for path in installed_binaries(venv) if path.is_file()]
+    for tree in dict.fromkeys([root, venv.parent]):
+        npm = npm_native_binary(tree)
+        if npm is not None:
+            out.append(CodexBinary(npm, "npm"))
+    return out
+
+
+def resolve_codex_binary(
+    explicit: str | None, *, prefix: Path | None = None, root: Path = PROJECT_ROOT
+) -> CodexBinary:
+    """Pick the Codex binary to spawn (order: see the module docstring).
+
+    Args:
+        explicit: `AGENTRUN_CODEX_BIN` (contract §1), or None for the default.
+        prefix: the runner's venv (default `sys.prefix`); a test seam.
+        root: this source tree; a test seam.
 
     Returns:
         The binary and where it came from. Existence of an explicit path is checked at
         spawn time, so that a bad path is reported as `backend-spawn-failed` there.
 
     Raises:
-        BackendError: `backend-spawn-failed` when no explicit path is given and no pinned
-            binary is installed.
+        BackendError: `backend-spawn-failed` when no explicit path is given and no
+            candidate is installed.
     """
     if explicit:
         return CodexBinary(Path(explicit), "env")
-    npm = npm_native_binary()
-    if npm is not None:
-        return CodexBinary(npm, "npm")
-    if IMAGE_CODEX_BIN.is_file():
-        return CodexBinary(IMAGE_CODEX_BIN, "image")
+    candidates = default_candidates(prefix, root)
+    if candidates:
+        return candidates[0]
     pypi = pypi_native_binary()
     if pypi is not None:
         return CodexBinary(pypi, "pypi")
     raise BackendError(
         FailureKind.BACKEND_SPAWN_FAILED,
-        "no Codex binary: set AGENTRUN_CODEX_BIN or run scripts/bootstrap to install the pin",
+        "no Codex binary: set AGENTRUN_CODEX_BIN, install the env with scripts/install-env "
+        "or run scripts/bootstrap to install the pin",
     )
 
 
 @functools.lru_cache(maxsize=8)
 def codex_version(path: Path, *, timeout_seconds: float = 10.0) -> str | None:
-    """The version `codex --version` prints (e.g. `0.169.0`), or None if it cannot run.
+    """The version `codex --version` prints (e.g. `0.171.0`), or None if it cannot run.
 
     Cached per path: it is asked for the claim and again for `backend.started`.
     """

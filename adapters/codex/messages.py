@@ -2,14 +2,14 @@
 
 The models are generated (`adapters/codex/generated/protocol.py`, by
 `scripts/generate_protocol.py`) from `codex app-server generate-json-schema
---experimental` of the pinned default binary, Codex 0.169.0, and cover only the closure
+--experimental` of the pinned default binary, Codex 0.171.0, and cover only the closure
 of the messages listed there. Why generated rather than the official `openai-codex`
 package's models: that package's models are for 0.163 (its own pinned binary) while our
-default backend is 0.169, it brings its own client stack we do not use, and generating
+default backend is 0.171, it brings its own client stack we do not use, and generating
 from the exact binary we spawn keeps the schema and the wire in step (regenerate when the
 pin moves). Requests are validated through them before they are sent; items are read
 through them (`runner.items`, falling back to the raw dict on drift, e.g. from the 0.163
-binary); the few other notification fields the runner needs are read tolerantly with
+or 0.169 binaries); the few other notification fields the runner needs are read tolerantly with
 `dig`, so an unknown method or a new field never costs a message.
 """
 
@@ -38,7 +38,7 @@ def build_params(model: str, data: dict[str, Any]) -> dict[str, Any]:
         The params in wire form, `None` members dropped.
 
     Raises:
-        pydantic.ValidationError: `data` does not fit the schema of Codex 0.169.
+        pydantic.ValidationError: `data` does not fit the schema of Codex 0.171.
     """
     cls: type[BaseModel] = getattr(protocol(), model)
     return cls.model_validate(data).model_dump(by_alias=True, exclude_none=True, mode="json")

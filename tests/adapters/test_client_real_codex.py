@@ -9,14 +9,14 @@ from typing import Any
 import anyio
 import pytest
 
-from adapters.codex.binary import npm_native_binary, pypi_native_binary
 from adapters.codex.client import open_codex
 from adapters.codex.session import ServerRequest
 from runner.failures import BackendError, FailureKind
+from tests.real_codex import REAL_CODEX
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
-BINARIES = {"codex-0.169-npm": npm_native_binary, "codex-0.163-pypi": pypi_native_binary}
+BINARIES = REAL_CODEX
 
 
 async def refuse(request: ServerRequest) -> dict[str, Any]:

@@ -102,8 +102,8 @@ RELEVANT: dict[str, Callable[[Path], object]] = {
     "a locked version": lambda t: edit(
         t / "uv.lock", 'name = "anyio"\nversion = "', 'name = "anyio"\nversion = "0'
     ),
-    "the Codex pin": lambda t: edit(t / "package.json", '"0.169.0"', '"0.170.0"'),
-    "the Codex lock": lambda t: edit(t / "package-lock.json", '"0.169.0"', '"0.170.0"'),
+    "the Codex pin": lambda t: edit(t / "package.json", '"0.171.0"', '"0.170.0"'),
+    "the Codex lock": lambda t: edit(t / "package-lock.json", '"0.171.0"', '"0.170.0"'),
     "the base image": lambda t: edit(t / "Containerfile", "ARG BASE_IMAGE=", "ARG BASE_IMAGE=x"),
     "the install script": lambda t: edit(t / "scripts/install-env", "set -euo pipefail", "set -eu"),
     "the boot package": lambda t: (t / "boot" / "extra.py").write_text(""),
@@ -130,7 +130,7 @@ def test_the_cli_prints_the_identity_and_with_json_its_inputs(tree: Path) -> Non
     assert plain.stdout.decode().strip() == identity
     document = json.loads(as_json.stdout)
     assert document["envIdentity"] == identity
-    assert document["codexVersion"] == "0.169.0"
+    assert document["codexVersion"] == "0.171.0"
     assert document["baseImage"] == describe_env_identity(tree).base_image
     names = {entry["name"] for entry in document["inputs"]}
     assert {*ENV_INPUT_FILES, "base-image", "boot/cli.py"} <= names

@@ -110,7 +110,7 @@ def test_the_install_script_installs_a_working_env_into_a_fresh_prefix(tmp_path:
     codex = subprocess.run(
         [str(prefix / "bin" / "codex"), "--version"], capture_output=True, timeout=60
     )
-    assert codex.stdout.decode().strip() == "codex-cli 0.169.0"
+    assert codex.stdout.decode().strip() == "codex-cli 0.171.0"
     python = prefix / "venv" / "bin" / "python"
     imports = "import anyio, httpx, pydantic, tenacity, psutil, uvicorn, starlette, boot.cli"
     subprocess.run([str(python), "-I", "-c", imports], check=True, timeout=60)

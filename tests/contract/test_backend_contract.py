@@ -1,5 +1,6 @@
-"""The contract suite: the same scenarios against the real Codex (npm 0.169 and PyPI
-0.163) and against the fake app-server; the runner must classify them identically.
+"""The contract suite: the same scenarios against the real Codex (npm 0.171, the default
+pin; npm 0.169; PyPI 0.163) and against the fake app-server; the runner must classify
+them identically.
 
 A scenario gives the scripted model's steps (real Codex) and the fake app-server's turns
 (the fake), what the test does during the turn, and what the manager must end up with.
@@ -16,18 +17,17 @@ from typing import Any
 import anyio
 import pytest
 
-from adapters.codex.binary import npm_native_binary, pypi_native_binary
 from fakes.app_server import LAUNCHER
 from fakes.manager import example_job, new_id, next_attempt
 from fakes.model import SCRIPTS_DIR, load_script
 from fakes.stack import LocalStack, local_stack
 from tests.e2e.helpers import assert_contiguous, of_type
+from tests.real_codex import REAL_CODEX
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
 BACKENDS: dict[str, Callable[[], Path | None]] = {
-    "codex-0.169-npm": npm_native_binary,
-    "codex-0.163-pypi": pypi_native_binary,
+    **REAL_CODEX,
     "fake-app-server": lambda: LAUNCHER,
 }
 

@@ -1,7 +1,7 @@
 """Every message the fake app-server emits validates against the pinned Codex's schema.
 
 The schema is what `codex app-server generate-json-schema --experimental` prints for the
-pinned npm 0.169.0 binary (generated once per session into a tmp dir). Every shipped
+pinned npm 0.171.0 binary (generated once per session into a tmp dir). Every shipped
 scenario is played by a raw stdio driver (`fakes.app_server.driver`) through a thread, its
 turns (steered or interrupted where the turn hangs) and a `thread/resume` in a new
 process. Notifications are validated against `ServerNotification.json` (by the union
@@ -37,7 +37,7 @@ from fakes.app_server.scenario import HangStep, Scenario
 pytestmark = pytest.mark.anyio
 
 OFF_UNION_NOTIFICATIONS = {"rawResponseItem/completed"}
-"""Seen on the wire with `experimentalRawEvents` (§7) but absent from the 0.169 union."""
+"""Seen on the wire with `experimentalRawEvents` (§7) but absent from the 0.171 union."""
 SCENARIO_SECONDS = 30
 
 
@@ -141,10 +141,10 @@ class SchemaChecker:
 
 @pytest.fixture(scope="session")
 def schema_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The pinned 0.169.0 binary's experimental JSON Schema, generated once per session."""
+    """The pinned 0.171.0 binary's experimental JSON Schema, generated once per session."""
     binary = npm_native_binary()
     if binary is None:
-        pytest.skip("the pinned npm Codex 0.169.0 binary is not installed")
+        pytest.skip("the pinned npm Codex 0.171.0 binary is not installed")
     out = tmp_path_factory.mktemp("codex-schema")
     subprocess.run(
         [str(binary), "app-server", "generate-json-schema", "--experimental", "--out", str(out)],

@@ -2,8 +2,9 @@
 
 Each test starts the server, writes a fresh CODEX_HOME with `write_codex_config`, and runs
 `codex exec --json` once (about 0.3 s per run on an idle machine). The core tests run on
-both installed builds (npm 0.169.0, PyPI 0.163.0); the provider-failure table runs on the
-default build (0.169.0) whose messages the shared notes `codex-app-server.md` §8 record.
+every installed build (npm 0.171.0 and 0.169.0, PyPI 0.163.0); the provider-failure table
+runs on the npm builds, whose messages the shared notes `codex-app-server.md` §8 record
+(probed on 0.169.0; 0.171.0 words them the same).
 """
 
 from __future__ import annotations
@@ -26,20 +27,12 @@ from fakes.model import (
     serve_scripted_model,
     write_codex_config,
 )
+from tests.real_codex import REAL_CODEX
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
 REPO = Path(__file__).resolve().parents[2]
-NPM_CODEX = REPO / "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
 RUN_TIMEOUT_SECONDS = 60
-
-
-def _pypi_codex() -> Path | None:
-    try:
-        import codex_cli_bin  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    return Path(codex_cli_bin.bundled_codex_path())
 
 
 def _binary_param(version: str, path: Path | None) -> Any:
@@ -51,7 +44,12 @@ def _binary_param(version: str, path: Path | None) -> Any:
     )
 
 
-BINARIES = [_binary_param("0.169", NPM_CODEX), _binary_param("0.163", _pypi_codex())]
+BINARIES = [_binary_param(build.split("-")[1], find()) for build, find in REAL_CODEX.items()]
+NPM_BINARIES = [
+    _binary_param(build.split("-")[1], find())
+    for build, find in REAL_CODEX.items()
+    if build.endswith("-npm")
+]
 
 
 @dataclass(frozen=True)
@@ -156,11 +154,12 @@ async def test_an_exhausted_script_fails_the_run_loudly_instead_of_retrying(
     assert [r.number for r in model.exhausted_requests] == [1]
 
 
+@pytest.mark.parametrize("codex", NPM_BINARIES)
 async def test_invalid_tool_calls_come_back_as_tool_outputs_and_the_turn_completes(
-    tmp_path: Path,
+    codex: Path, tmp_path: Path
 ) -> None:
     async with serve_scripted_model(load_script(SCRIPTS_DIR / "invalid-tool-calls.json")) as m:
-        run = await run_codex_exec(NPM_CODEX, m.base_url, tmp_path)
+        run = await run_codex_exec(codex, m.base_url, tmp_path)
     assert run.returncode == 0, run.stderr
     outputs = {
         item["call_id"]: item["output"]
@@ -173,7 +172,7 @@ async def test_invalid_tool_calls_come_back_as_tool_outputs_and_the_turn_complet
     assert "apply_patch verification failed" in outputs["call_bad_patch_1"]
 
 
-# What Codex 0.169 reports for each shipped failure script (codex-app-server.md §8).
+# What Codex 0.169 and 0.171 report for each shipped failure script (codex-app-server.md §8).
 FAILURES_0_169 = {
     "http-500.json": "We\u2019re currently experiencing high demand",
     "http-503.json": "unexpected status 503 Service Unavailable: overloaded",
@@ -198,13 +197,13 @@ FAILURES_0_169 = {
 }
 
 
-@pytest.mark.skipif(not NPM_CODEX.exists(), reason="codex 0.169 binary not installed")
+@pytest.mark.parametrize("codex", NPM_BINARIES)
 @pytest.mark.parametrize(("script_name", "message"), sorted(FAILURES_0_169.items()))
 async def test_each_provider_failure_script_fails_the_turn_as_codex_0_169_reports_it(
-    script_name: str, message: str, tmp_path: Path
+    script_name: str, message: str, codex: Path, tmp_path: Path
 ) -> None:
     async with serve_scripted_model(load_script(SCRIPTS_DIR / script_name)) as model:
-        run = await run_codex_exec(NPM_CODEX, model.base_url, tmp_path, stream_idle_timeout_ms=500)
+        run = await run_codex_exec(codex, model.base_url, tmp_path, stream_idle_timeout_ms=500)
     assert run.returncode != 0
     assert message in (run.failure() or ""), run.events
     assert len(model.model_requests) == 1
