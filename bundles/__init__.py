@@ -9,7 +9,7 @@ checkout), `prompts` (prompt refs), `provenance` (§9 event data), `job` (the en
 """
 
 from bundles.job import Materialized, materialize_job
-from bundles.spec import BundleMapping, ResourceBundleSpec, WorkspaceSpec
+from contract.job_spec import BundleMapping, ResourceBundleSpec, WorkspaceSpec
 
 __all__ = [
     "BundleMapping",

@@ -41,6 +41,6 @@ def main(argv: list[str] | None = None) -> None:
         from runner.attempt import run_from_environ
 
         sys.exit(anyio.run(run_from_environ))
-    from runner.demo import run_demo
+    from fakes.demo import run_demo
 
     sys.exit(anyio.run(run_demo, args.prompt, args.script, args.out))

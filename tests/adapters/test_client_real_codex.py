@@ -12,7 +12,7 @@ import pytest
 from adapters.codex.binary import npm_native_binary, pypi_native_binary
 from adapters.codex.client import open_codex
 from adapters.codex.session import ServerRequest
-from runner.failures import BackendError, FailureKind
+from contract.failures import BackendError, FailureKind
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import anyio
 
-from runner.contract import Event, utc_now
-from runner.masking import Masker
-from runner.spool import Spool
+from contract.manager_api import Event, utc_now
+from runner.eventlog.spool import Spool
+from runner.safety.masking import Masker
 
 MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1024 * 1024

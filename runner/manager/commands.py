@@ -17,15 +17,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.codex.session import JsonRpcError
-from runner.backend_run import TurnControl, codex_input
-from runner.contract import Command, DeliveryRequest, DeliveryState, utc_now
-from runner.delivery import ManagerLink
-from runner.events import EventLog
-from runner.failures import ManagerError, RunnerError
-from runner.liveness import LivenessTracker
-from runner.outcome import InterruptReason
-from runner.retry import RetryPolicy, call_with_retries
-from runner.taskgroups import task_group
+from concurrency.taskgroups import task_group
+from contract.failures import ManagerError, RunnerError
+from contract.manager_api import Command, DeliveryRequest, DeliveryState, utc_now
+from runner.eventlog.events import EventLog
+from runner.manager.delivery import ManagerLink
+from runner.manager.retry import RetryPolicy, call_with_retries
+from runner.turn.backend_run import TurnControl, codex_input
+from runner.turn.liveness import LivenessTracker
+from runner.turn.outcome import InterruptReason
 
 log = logging.getLogger(__name__)
 
