@@ -1,4 +1,4 @@
-"""Throughput of `runner.masking`: `mask` on 1 MB and `StreamMasker` over small deltas.
+"""Throughput of `runner.safety.masking`: `mask` on 1 MB and `StreamMasker` over small deltas.
 
 Run: `uv run --frozen python bench/bench_masking.py`. Prints MB/s; asserts nothing about
 time (timing belongs here, not in tests).
@@ -11,7 +11,7 @@ import random
 import string
 import time
 
-from runner.masking import Masker
+from runner.safety.masking import Masker
 
 TEXT_BYTES = 1_000_000
 N_SECRETS = 20

@@ -1,8 +1,8 @@
 """The failures `agentrun-boot` can end with, and the one JSON line that reports them.
 
 Boot runs before the runner's source exists in the pod, so it cannot import
-`runner.failures`; it carries the few contract §10 kinds it needs, with the same values
-and `retryable` flags (a test pins them to `runner.failures.FailureKind`). Before the
+`contract.failures`; it carries the few contract §10 kinds it needs, with the same values
+and `retryable` flags (a test pins them to `contract.failures.FailureKind`). Before the
 runner can talk to the manager, a failure is reported as exactly one JSON line on stderr::
 
     {"failureKind": "boot-fetch-failed", "message": "...", "detail": {"retryable": true, ...}}

@@ -31,7 +31,7 @@ from bundles.gitops import (
     sanitized,
 )
 from bundles.mirror import MirrorTarget, url_secrets
-from runner.failures import BundleError, FailureKind, JobSpecError
+from contract.failures import BundleError, FailureKind, JobSpecError
 
 __all__ = ["FetchRequest", "FetchedCommit", "ObjectStore", "fetch_into", "fetch_request"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import git
 
 from bundles.mirror import redact
-from runner.failures import BundleError, FailureKind
+from contract.failures import BundleError, FailureKind
 
 __all__ = [
     "COMMIT_ID",

@@ -31,9 +31,9 @@ from bundles.provenance import (
     bundle_event_data,
     workspace_event_data,
 )
-from bundles.spec import ResourceBundleSpec, WorkspaceSpec
 from bundles.workspace import SubjectCheckout, checkout_subject, subject_dir
-from runner.failures import JobSpecError
+from contract.failures import JobSpecError
+from contract.job_spec import ResourceBundleSpec, WorkspaceSpec
 
 __all__ = ["Emit", "Materialized", "materialize_job"]
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import git
 
 from bundles.paths import check_target, clean_relative, path_error, resolve_link
-from bundles.spec import BundleMapping
+from contract.job_spec import BundleMapping
 
 __all__ = [
     "EntryKind",

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from runner.failures import JobSpecError
+from contract.failures import JobSpecError
 
 __all__ = ["MirrorTarget", "display_url", "redact", "resolve_fetch_url"]
 

@@ -14,7 +14,7 @@ import os
 import posixpath
 from pathlib import Path, PurePosixPath
 
-from runner.failures import BundleError, FailureKind
+from contract.failures import BundleError, FailureKind
 
 __all__ = ["check_target", "clean_relative", "is_within", "path_error", "resolve_link"]
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from bundles.materialize import MappingResult
 from bundles.mirror import MirrorTarget
-from bundles.spec import ResourceBundleSpec, WorkspaceSpec
 from bundles.workspace import SubjectCheckout
+from contract.job_spec import ResourceBundleSpec, WorkspaceSpec
 
 __all__ = [
     "BUNDLE_EVENT",

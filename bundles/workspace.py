@@ -22,7 +22,7 @@ from bundles.fetch import FetchRequest, fetch_into
 from bundles.gitops import FETCH_TIMEOUT_SECONDS, run_git, sanitized
 from bundles.mirror import MirrorTarget, url_secrets
 from bundles.paths import clean_relative, is_within, path_error
-from runner.failures import BundleError, FailureKind
+from contract.failures import BundleError, FailureKind
 
 __all__ = ["SubjectCheckout", "checkout_subject", "subject_dir"]
 

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import uvicorn
 
-from runner.taskgroups import task_group
+from concurrency.taskgroups import task_group
 
 
 def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:

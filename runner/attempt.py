@@ -27,33 +27,33 @@ import psutil
 
 from adapters.codex.binary import codex_version, resolve_codex_binary
 from bundles.job import materialize_job
+from concurrency.taskgroups import task_group
+from contract.failures import FailureKind, JobSpecError, ManagerError, RunnerError
+from contract.manager_api import ClaimResponse, Job
+from contract.validation import validate_job
 from runner import RUNNER_VERSION
-from runner.backend_run import BackendPlan, TurnControl, run_turn
-from runner.claim import (
+from runner.env import RunnerEnv
+from runner.eventlog.events import EventLog
+from runner.eventlog.spool import SPOOL_DIRNAME, Recovered, Spool, runner_id_for
+from runner.manager.claim import (
     claim_failure,
     claim_request,
     env_identity,
     no_proxy_covers,
     print_failure_line,
 )
-from runner.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
-from runner.commands import poll_commands
-from runner.contract import ClaimResponse, Job
-from runner.delivery import ManagerLink, send_events, send_heartbeats
-from runner.env import RunnerEnv
-from runner.events import EventLog
-from runner.failures import FailureKind, JobSpecError, ManagerError, RunnerError
-from runner.hygiene import become_subreaper, kill_descendants
-from runner.liveness import LivenessTracker
-from runner.manager_client import ManagerClient, make_http_client
-from runner.masking import Masker
-from runner.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
+from runner.manager.client import ManagerClient, make_http_client
+from runner.manager.commands import poll_commands
+from runner.manager.delivery import ManagerLink, send_events, send_heartbeats
+from runner.manager.retry import RetryPolicy, call_with_retries
+from runner.manager.terminal import deliver_after_acks, report_verdict
 from runner.recovery import end_orphaned_backend, recovered_facts, recovered_verdict
-from runner.retry import RetryPolicy, call_with_retries
-from runner.spool import SPOOL_DIRNAME, Recovered, Spool, runner_id_for
-from runner.taskgroups import task_group
-from runner.terminal import deliver_after_acks, report_verdict
-from runner.validation import validate_job
+from runner.safety.hygiene import become_subreaper, kill_descendants
+from runner.safety.masking import Masker
+from runner.turn.backend_run import BackendPlan, TurnControl, run_turn
+from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
+from runner.turn.liveness import LivenessTracker
+from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,10 @@
-"""Command line: `agentrun-runner run` (the Job's process) and `agentrun-runner demo`.
+"""Command line: `agentrun-runner run`, the Job's process (`python -m runner run` too).
 
 `run` takes no flags: everything comes from the environment (contract §1). Its exit
 status is 0 when the terminal report was delivered, non-zero otherwise. Logs go to
-stderr as JSON lines; they never carry a secret value.
+stderr as JSON lines; they never carry a secret value. The end-to-end demo is not
+part of the product: it drives the fakes, so it lives beside them (`./scripts/demo`,
+`python -m fakes.demo`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 import anyio
 from pythonjsonlogger.json import JsonFormatter
@@ -31,16 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="agentrun-runner", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the attempt described by the environment (contract §1)")
-    demo = sub.add_parser("demo", help="one whole attempt on the embedded defaults, shown live")
-    demo.add_argument("--prompt", help="the command's input text")
-    demo.add_argument("--script", type=Path, help="a scripted-model JSON script (fakes/model)")
-    demo.add_argument("--out", type=Path, help="directory for the run's files")
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        _setup_logging()
-        from runner.attempt import run_from_environ
+    parser.parse_args(argv)
+    _setup_logging()
+    from runner.attempt import run_from_environ
 
-        sys.exit(anyio.run(run_from_environ))
-    from runner.demo import run_demo
-
-    sys.exit(anyio.run(run_demo, args.prompt, args.script, args.out))
+    sys.exit(anyio.run(run_from_environ))

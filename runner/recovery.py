@@ -17,11 +17,11 @@ from typing import Any
 
 import psutil
 
-from runner.classify import classify_turn_error
-from runner.contract import Usage
-from runner.failures import FailureKind
-from runner.outcome import TurnFacts, Verdict
-from runner.spool import Recovered
+from contract.failures import FailureKind
+from contract.manager_api import Usage
+from runner.eventlog.spool import Recovered
+from runner.turn.classify import classify_turn_error
+from runner.turn.outcome import TurnFacts, Verdict
 
 log = logging.getLogger(__name__)
 

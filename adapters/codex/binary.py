@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.failures import BackendError, FailureKind
+from contract.failures import BackendError, FailureKind
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

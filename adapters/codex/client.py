@@ -28,7 +28,7 @@ from adapters.codex.session import (
     open_session,
 )
 from adapters.codex.transport import StdioTransport, open_stdio_transport
-from runner.failures import BackendError, FailureKind
+from contract.failures import BackendError, FailureKind
 
 CLIENT_NAME = "agentrun_runner"
 INITIALIZE_TIMEOUT_SECONDS = 30.0

@@ -8,7 +8,7 @@ package's models: that package's models are for 0.163 (its own pinned binary) wh
 default backend is 0.171, it brings its own client stack we do not use, and generating
 from the exact binary we spawn keeps the schema and the wire in step (regenerate when the
 pin moves). Requests are validated through them before they are sent; items are read
-through them (`runner.items`, falling back to the raw dict on drift, e.g. from the 0.163
+through them (`runner.turn.items`, falling back to the raw dict on drift, e.g. from the 0.163
 or 0.169 binaries); the few other notification fields the runner needs are read tolerantly with
 `dig`, so an unknown method or a new field never costs a message.
 """

@@ -23,9 +23,9 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from adapters.codex.transport import Incoming, ProtocolError, StdioTransport
-from runner.failures import BackendError, FailureKind
-from runner.streams import put, take
-from runner.taskgroups import task_group
+from concurrency.streams import put, take
+from concurrency.taskgroups import task_group
+from contract.failures import BackendError, FailureKind
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ import anyio.abc
 import orjson
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from runner.streams import put
-from runner.taskgroups import task_group
+from concurrency.streams import put
+from concurrency.taskgroups import task_group
 
 log = logging.getLogger(__name__)
 

@@ -85,7 +85,7 @@ FailureKindName = Literal[
     "lease-lost",
     "runner-internal-error",
 ]
-"""The §10 table, copied from the contract text (not from `runner.failures`)."""
+"""The §10 table, copied from the contract text (not from `contract.failures`)."""
 
 
 class RequestModel(BaseModel):

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.codex import binary
 from adapters.codex.binary import resolve_codex_binary
-from runner.failures import BackendError, FailureKind
+from contract.failures import BackendError, FailureKind
 from tests.real_codex import REAL_CODEX
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from adapters.codex.client import open_codex
 from adapters.codex.session import ServerRequest
-from runner.failures import BackendError, FailureKind
+from contract.failures import BackendError, FailureKind
 from tests.real_codex import REAL_CODEX
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]

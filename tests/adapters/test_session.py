@@ -19,7 +19,7 @@ from adapters.codex.session import (
     open_session,
 )
 from adapters.codex.transport import ProtocolError, open_stdio_transport
-from runner.failures import FailureKind
+from contract.failures import FailureKind
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ import pytest
 
 from boot.config import BootConfig, mirror_fetch_url, validate_commit
 from boot.errors import RETRYABLE, BootFailure, strip_url_credentials
-from runner.failures import FailureKind
+from contract.failures import FailureKind
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -112,8 +112,15 @@ def test_the_install_script_installs_a_working_env_into_a_fresh_prefix(tmp_path:
     )
     assert codex.stdout.decode().strip() == "codex-cli 0.171.0"
     python = prefix / "venv" / "bin" / "python"
-    imports = "import anyio, httpx, pydantic, tenacity, psutil, uvicorn, starlette, boot.cli"
+    imports = "import anyio, httpx, pydantic, tenacity, psutil, git, orjson, boot.cli"
     subprocess.run([str(python), "-I", "-c", imports], check=True, timeout=60)
+    for only_for_the_fakes in ("starlette", "uvicorn", "rich"):
+        absent = subprocess.run(
+            [str(python), "-I", "-c", f"import {only_for_the_fakes}"],
+            capture_output=True,
+            timeout=60,
+        )
+        assert absent.returncode != 0, f"{only_for_the_fakes} is in the runtime env"
     no_runner = subprocess.run(
         [str(python), "-I", "-c", "import runner"], capture_output=True, timeout=60
     )

@@ -12,8 +12,8 @@ import pytest
 
 from bundles import ResourceBundleSpec, WorkspaceSpec, materialize_job
 from bundles.job import Materialized
+from contract.failures import BundleError, FailureKind, JobSpecError, RunnerError
 from fakes.mirror import GitMirror
-from runner.failures import BundleError, FailureKind, JobSpecError, RunnerError
 from tests.bundles.conftest import Events, Repos
 
 pytestmark = pytest.mark.anyio

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bundles.mirror import display_url, redact, resolve_fetch_url
-from runner.failures import FailureKind, JobSpecError
+from contract.failures import FailureKind, JobSpecError
 
 MIRROR = "http://git-mirror-http.devops-infra.svc.cluster.local"
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runner.retry import set_instant_retries
+from runner.manager.retry import set_instant_retries
 
 
 @pytest.fixture(autouse=True)

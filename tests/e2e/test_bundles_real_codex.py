@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes.demo import demo_job, make_demo_repos
 from fakes.mirror import serve_git_mirror
 from fakes.stack import local_stack
-from runner.demo import demo_job, make_demo_repos
 from tests.e2e.helpers import of_type, run_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]

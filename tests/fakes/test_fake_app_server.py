@@ -24,7 +24,7 @@ from fakes.app_server.driver import Driver, ServerExited, default_answer, open_d
 from fakes.app_server.driver import ProtocolError as BadLine
 from fakes.manager import example_job
 from fakes.stack import local_stack
-from runner.retry import set_instant_retries
+from runner.manager.retry import set_instant_retries
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import psutil
 
-from runner.hygiene import (
+from runner.safety.hygiene import (
     ZombieReaper,
     become_subreaper,
     descendants_left,

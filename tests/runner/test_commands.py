@@ -8,15 +8,15 @@ import anyio
 import httpx
 import pytest
 
-from runner.backend_run import TurnControl
-from runner.commands import handle_command, poll_commands
-from runner.delivery import ManagerLink
-from runner.events import EventLog
-from runner.liveness import LivenessTracker
-from runner.manager_client import ManagerClient, make_http_client
-from runner.masking import Masker
-from runner.outcome import InterruptReason
-from runner.retry import set_instant_retries
+from runner.eventlog.events import EventLog
+from runner.manager.client import ManagerClient, make_http_client
+from runner.manager.commands import handle_command, poll_commands
+from runner.manager.delivery import ManagerLink
+from runner.manager.retry import set_instant_retries
+from runner.safety.masking import Masker
+from runner.turn.backend_run import TurnControl
+from runner.turn.liveness import LivenessTracker
+from runner.turn.outcome import InterruptReason
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,8 @@ import json
 import anyio
 import pytest
 
-from runner.events import EventLog, fit_data, split_text
-from runner.masking import Masker
+from runner.eventlog.events import EventLog, fit_data, split_text
+from runner.safety.masking import Masker
 
 pytestmark = pytest.mark.anyio
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.classify import classify_turn_error
-from runner.failure_docs import render
-from runner.failures import FailureKind
+from contract.failures import FailureKind
+from runner.turn.classify import classify_turn_error
+from scripts.generate_failure_docs import render
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT.parent / "shared" / "contracts" / "manager-runner-api.md"

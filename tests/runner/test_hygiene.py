@@ -18,9 +18,14 @@ from typing import Any
 import psutil
 import pytest
 
-from runner import hygiene
-from runner.hygiene import ProcessInfo, become_subreaper, is_subreaper
-from runner.hygiene_stats import ExitCause, cgroup_oom_kill_count, classify_exit, resource_snapshot
+from runner.safety import hygiene
+from runner.safety.hygiene import ProcessInfo, become_subreaper, is_subreaper
+from runner.safety.hygiene_stats import (
+    ExitCause,
+    cgroup_oom_kill_count,
+    classify_exit,
+    resource_snapshot,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux prctl/proc")

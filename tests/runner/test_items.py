@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.items import OUTPUT_TAIL_CHARS, item_summary
+from runner.turn.items import OUTPUT_TAIL_CHARS, item_summary
 
 
 def command_item(output: str) -> dict[str, object]:

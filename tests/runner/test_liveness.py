@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.liveness import LivenessTracker
+from runner.turn.liveness import LivenessTracker
 
 
 def tracker() -> tuple[LivenessTracker, list[tuple[str, str]]]:

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from runner.contract import EventsRequest
-from runner.failures import FailureKind
-from runner.manager_client import ManagerCallError, ManagerClient, make_http_client
-from runner.retry import RetryPolicy, call_with_retries, set_instant_retries
+from contract.failures import FailureKind
+from contract.manager_api import EventsRequest
+from runner.manager.client import ManagerCallError, ManagerClient, make_http_client
+from runner.manager.retry import RetryPolicy, call_with_retries, set_instant_retries
 
 pytestmark = pytest.mark.anyio
 

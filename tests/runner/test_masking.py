@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner import masking
-from runner.masking import MASK, Masker
-from runner.masking_forms import (
+from runner.safety import masking
+from runner.safety.masking import MASK, Masker
+from runner.safety.masking_forms import (
     base64_inner_span,
     form_start_at_end_regex,
     longest_form_regex,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contract.failures import FailureKind, JobSpecError
+from contract.validation import InvalidCommand, validate_command, validate_job
 from fakes.manager import example_job
-from runner.failures import FailureKind, JobSpecError
-from runner.validation import InvalidCommand, validate_command, validate_job
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

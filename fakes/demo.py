@@ -1,4 +1,4 @@
-"""`agentrun-runner demo`: one whole attempt end to end on the embedded defaults.
+"""`./scripts/demo` (`python -m fakes.demo`): one whole attempt end to end on the defaults.
 
 Starts the fake manager, the scripted model and a loopback git mirror holding a subject
 repository and a tools/skill bundle repository, then runs the real runner process
@@ -6,12 +6,15 @@ repository and a tools/skill bundle repository, then runs the real runner proces
 materializes the workspace and bundle through the mirror, and drives the real Codex
 through a turn that runs a shell command and answers. Events are shown live as the
 manager stores them; the terminal report is printed; the run's full event log is left
-in a JSON Lines file whose path is printed.
+in a JSON Lines file whose path is printed. It drives the fakes, so it lives beside them,
+not in the product.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -188,3 +191,17 @@ async def run_demo(prompt: str | None, script_path: Path | None, out: Path | Non
     console.print(f"runner exit status: {result.returncode}")
     console.print(f"full event log ({len(events)} events): {log_path}")
     return 0 if terminal is not None else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m fakes.demo` (what `./scripts/demo` runs)."""
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
+    parser.add_argument("--prompt", help="the command's input text")
+    parser.add_argument("--script", type=Path, help="a scripted-model JSON script (fakes/model)")
+    parser.add_argument("--out", type=Path, help="directory for the run's files")
+    args = parser.parse_args(argv)
+    sys.exit(anyio.run(run_demo, args.prompt, args.script, args.out))
+
+
+if __name__ == "__main__":
+    main()

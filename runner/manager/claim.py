@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import psutil
 
 from adapters.codex.binary import PROJECT_ROOT
+from contract.failures import FailureKind, ManagerError, RunnerError
+from contract.manager_api import Capabilities, ClaimRequest, RunnerInfo
 from runner import RUNNER_VERSION
-from runner.contract import Capabilities, ClaimRequest, RunnerInfo
 from runner.env import RunnerEnv
-from runner.failures import FailureKind, ManagerError, RunnerError
 
 
 def print_failure_line(error: RunnerError) -> None:

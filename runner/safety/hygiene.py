@@ -6,7 +6,7 @@ re-parented to the runner and stays a psutil descendant; `kill_descendants` then
 escalates SIGTERM → bounded grace → SIGKILL over every live descendant and reaps what it
 killed. Reaping never touches a pid that someone else waits on (`tracked`: the backend
 that anyio's `Process.wait()` owns, a `Popen` in flight), because a stolen exit status
-breaks its owner. Cgroup OOM counts and resource snapshots live in `runner.hygiene_stats`.
+breaks its owner. Cgroup OOM counts and resource snapshots live in `runner.safety.hygiene_stats`.
 """
 
 from __future__ import annotations

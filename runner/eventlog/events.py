@@ -18,9 +18,9 @@ from typing import Any
 
 import anyio
 
-from runner.contract import Event, utc_now
-from runner.masking import Masker
-from runner.spool import Spool
+from contract.manager_api import Event, utc_now
+from runner.eventlog.spool import Spool
+from runner.safety.masking import Masker
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Responses from the manager ignore unknown fields (forward compatibility, contract
 preamble); what the runner sends is built from these models and dumped by alias, so it
 never carries a field the contract does not name (the manager rejects those with 400).
-The job's `workspace` and `resourceBundles` entries are `bundles.spec` models.
+The job's `workspace` and `resourceBundles` entries are `contract.job_spec` models.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from bundles.spec import ResourceBundleSpec, WorkspaceSpec
+from contract.job_spec import ResourceBundleSpec, WorkspaceSpec
 
 LivenessPhase = Literal[
     "waiting-runner",
@@ -273,7 +273,7 @@ Command = Annotated[SteerCommand | CancelCommand, Field(discriminator="type")]
 class CommandsResponse(Wire):
     cursor: str | None = None
     commands: list[Any] = Field(default_factory=list)
-    """Each validated on its own (`runner.validation.validate_command`), so one bad
+    """Each validated on its own (`contract.validation.validate_command`), so one bad
     command costs only itself."""
 
 

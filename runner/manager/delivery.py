@@ -2,7 +2,7 @@
 
 `send_events` posts the event log in batches (§3): by count and after a short linger,
 honouring `ackedSeq`, resynchronizing on `seq-gap`, retrying transient failures
-(`runner.retry`) and never dropping an event. `send_heartbeats` posts one heartbeat right
+(`runner.manager.retry`) and never dropping an event. `send_heartbeats` posts one heartbeat right
 away and then one every `heartbeatIntervalSeconds` (§4) on its own HTTP connection pool,
 so an event flood cannot delay it. Both stop the attempt through `ManagerLink.lose` on
 `lease-lost` (409) or `attempt-cancelled` (410).
@@ -17,14 +17,14 @@ from functools import partial
 
 import anyio
 
-from runner.contract import EventsRequest, HeartbeatRequest, Resources
-from runner.events import EventLog
-from runner.failures import ManagerError
-from runner.hygiene import ZombieReaper
-from runner.hygiene_stats import resource_snapshot
-from runner.liveness import LivenessTracker
-from runner.manager_client import ManagerCallError, ManagerClient
-from runner.retry import RetryPolicy, call_with_retries
+from contract.failures import ManagerError
+from contract.manager_api import EventsRequest, HeartbeatRequest, Resources
+from runner.eventlog.events import EventLog
+from runner.manager.client import ManagerCallError, ManagerClient
+from runner.manager.retry import RetryPolicy, call_with_retries
+from runner.safety.hygiene import ZombieReaper
+from runner.safety.hygiene_stats import resource_snapshot
+from runner.turn.liveness import LivenessTracker
 
 log = logging.getLogger(__name__)
 

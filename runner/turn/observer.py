@@ -22,11 +22,11 @@ import anyio
 from adapters.codex.messages import dig
 from adapters.codex.session import Notification
 from adapters.codex.transport import ProtocolError
-from runner.contract import Usage
-from runner.events import EventLog, split_text
-from runner.items import item_summary
-from runner.liveness import TOOL_ITEM_TYPES, LivenessTracker
-from runner.masking import StreamMasker
+from contract.manager_api import Usage
+from runner.eventlog.events import EventLog, split_text
+from runner.safety.masking import StreamMasker
+from runner.turn.items import item_summary
+from runner.turn.liveness import TOOL_ITEM_TYPES, LivenessTracker
 
 DELTA_METHODS = {
     "item/agentMessage/delta": "agentMessage",

@@ -3,7 +3,7 @@
 `poll_commands` long-polls on its own connection until it is told to stop (after the
 terminal report), whatever the manager answers: a 5xx, a reset, a body that is not JSON
 or not the §5 shape is a transient fault, backed off with jitter, and the poll goes on.
-Each command is validated (`runner.validation`) and handled in its own task:
+Each command is validated (`contract.validation`) and handled in its own task:
 
 - a command the runner cannot use is `rejected` with `detail.reason: "invalid-command"`
   and the field named (when it has a `commandId`; else one `runner.action` event);
@@ -28,16 +28,16 @@ from typing import Any
 import anyio
 
 from adapters.codex.session import JsonRpcError
-from runner.backend_run import TurnControl, codex_input
-from runner.contract import CancelCommand, DeliveryRequest, DeliveryState, utc_now
-from runner.delivery import ManagerLink
-from runner.events import EventLog
-from runner.failures import ManagerError, RunnerError
-from runner.liveness import LivenessTracker
-from runner.outcome import InterruptReason
-from runner.retry import RetryPolicy, backoff_seconds, call_with_retries
-from runner.taskgroups import task_group
-from runner.validation import InvalidCommand, validate_command
+from concurrency.taskgroups import task_group
+from contract.failures import ManagerError, RunnerError
+from contract.manager_api import CancelCommand, DeliveryRequest, DeliveryState, utc_now
+from contract.validation import InvalidCommand, validate_command
+from runner.eventlog.events import EventLog
+from runner.manager.delivery import ManagerLink
+from runner.manager.retry import RetryPolicy, backoff_seconds, call_with_retries
+from runner.turn.backend_run import TurnControl, codex_input
+from runner.turn.liveness import LivenessTracker
+from runner.turn.outcome import InterruptReason
 
 log = logging.getLogger(__name__)
 

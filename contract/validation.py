@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from runner.contract import Command, Job
-from runner.failures import JobSpecError
+from contract.failures import JobSpecError
+from contract.manager_api import Command, Job
 
 _COMMAND = TypeAdapter[Command](Command)
 

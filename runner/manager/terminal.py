@@ -17,17 +17,17 @@ from typing import Any
 
 import anyio
 
-from runner.contract import TerminalRequest, TerminalSession
-from runner.delivery import ManagerLink
-from runner.events import EventLog
-from runner.failures import ManagerError
-from runner.hygiene import kill_descendants
-from runner.liveness import LivenessTracker
-from runner.manager_client import ManagerCallError
-from runner.outcome import TurnFacts, Verdict
-from runner.retry import RetryPolicy, call_with_retries
-from runner.spool import Spool
-from runner.taskgroups import first_of
+from concurrency.taskgroups import first_of
+from contract.failures import ManagerError
+from contract.manager_api import TerminalRequest, TerminalSession
+from runner.eventlog.events import EventLog
+from runner.eventlog.spool import Spool
+from runner.manager.client import ManagerCallError
+from runner.manager.delivery import ManagerLink
+from runner.manager.retry import RetryPolicy, call_with_retries
+from runner.safety.hygiene import kill_descendants
+from runner.turn.liveness import LivenessTracker
+from runner.turn.outcome import TurnFacts, Verdict
 
 log = logging.getLogger(__name__)
 

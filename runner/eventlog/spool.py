@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from runner.contract import Event
+from contract.manager_api import Event
 
 SPOOL_DIRNAME = ".agentrun"
 

@@ -1,10 +1,10 @@
 """HTTP client of the manager API v1 (contract §2–§8), on an injected `httpx.AsyncClient`.
 
-Each method sends one request built from `runner.contract` models and returns the parsed
+Each method sends one request built from `contract.manager_api` models and returns the parsed
 response; httpx and pydantic errors are translated here, in one place, into
 `ManagerError` (kind, HTTP status, the §8 `error.code`, `transient`, `retry_after_seconds`).
 A 2xx answer whose body is not the contract's shape is `invalid-response`, transient.
-Retrying is the caller's choice (`runner.retry`). The bearer token is set on the injected
+Retrying is the caller's choice (`runner.manager.retry`). The bearer token is set on the injected
 client by `make_http_client` and never appears in a message.
 """
 
@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from runner.contract import (
+from contract.failures import FailureKind, ManagerError
+from contract.manager_api import (
     ClaimRequest,
     ClaimResponse,
     CommandsResponse,
@@ -27,7 +28,6 @@ from runner.contract import (
     HeartbeatResponse,
     TerminalRequest,
 )
-from runner.failures import FailureKind, ManagerError
 
 R = TypeVar("R", bound=BaseModel)
 

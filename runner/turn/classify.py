@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runner.failures import FailureKind
+from contract.failures import FailureKind
 
 _K = FailureKind
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from runner.contract import ActiveItem, Liveness, LivenessPhase, utc_now
+from contract.manager_api import ActiveItem, Liveness, LivenessPhase, utc_now
 
 TOOL_ITEM_TYPES = frozenset({"commandExecution", "fileChange", "mcpToolCall", "dynamicToolCall"})
 """§11: item types whose `item/started` means `waiting-tool`."""

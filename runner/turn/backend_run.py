@@ -25,17 +25,17 @@ from adapters.codex.client import CodexClient, open_codex
 from adapters.codex.messages import dig, text_input
 from adapters.codex.session import JsonRpcError
 from adapters.codex.transport import StdioTransport
-from runner.classify import is_config_error
-from runner.contract import InputItem, Job, TextInputItem
-from runner.events import EventLog
-from runner.failures import BackendError, FailureKind, JobSpecError, RunnerError
-from runner.hygiene_stats import cgroup_oom_kill_count, classify_exit
-from runner.liveness import LivenessTracker
-from runner.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
-from runner.server_requests import make_handler
-from runner.streams import take
-from runner.taskgroups import first_of, task_group
-from runner.turn import TurnObserver
+from concurrency.streams import take
+from concurrency.taskgroups import first_of, task_group
+from contract.failures import BackendError, FailureKind, JobSpecError, RunnerError
+from contract.manager_api import InputItem, Job, TextInputItem
+from runner.eventlog.events import EventLog
+from runner.safety.hygiene_stats import cgroup_oom_kill_count, classify_exit
+from runner.turn.classify import is_config_error
+from runner.turn.liveness import LivenessTracker
+from runner.turn.observer import TurnObserver
+from runner.turn.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
+from runner.turn.server_requests import make_handler
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from runner.classify import classify_turn_error
-from runner.contract import TerminalStatus, Usage
-from runner.failures import FailureKind, RunnerError
-from runner.turn import TurnObserver
+from contract.failures import FailureKind, RunnerError
+from contract.manager_api import TerminalStatus, Usage
+from runner.turn.classify import classify_turn_error
+from runner.turn.observer import TurnObserver
 
 
 @dataclass

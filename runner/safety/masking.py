@@ -1,7 +1,7 @@
 """Secret masking of every string that leaves the runner (contract §9, issue 6 item 7).
 
 A `Masker` knows the secret values by name, expands each into all the forms that reveal
-it (`runner.masking_forms`) and compiles them into one trie-shaped regex; every maximal
+it (`runner.safety.masking_forms`) and compiles them into one trie-shaped regex; every maximal
 run of overlapping form occurrences becomes one `***`. `StreamMasker` applies exactly
 the same masking to text that arrives in pieces (deltas), holding back only the tail that
 could still grow into a secret form (shorter than the longest form).
@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from runner.masking_forms import (
+from runner.safety.masking_forms import (
     HEAD_CHARS,
     MIN_SECRET_CHARS,
     form_start_at_end_regex,
@@ -81,7 +81,7 @@ class Masker:
     """Replaces known secret values, in all their forms, in strings and JSON-like data.
 
     Contract: for secrets added with `add`, `mask(text)` contains no form of any of them
-    (`runner.masking_forms.secret_forms`) unless the form itself contains `*` and is
+    (`runner.safety.masking_forms.secret_forms`) unless the form itself contains `*` and is
     re-created by a `***` placed next to other text. In particular any base64 encoding of
     a blob that contains a secret loses every character that encodes only secret bits
     (at most 4 bits of the secret survive at either edge). Values shorter than

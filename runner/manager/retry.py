@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from runner.failures import ManagerError
+from contract.failures import ManagerError
 
 T = TypeVar("T")
 
