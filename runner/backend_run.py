@@ -32,6 +32,7 @@ from runner.failures import BackendError, FailureKind, JobSpecError, RunnerError
 from runner.hygiene_stats import cgroup_oom_kill_count, classify_exit
 from runner.liveness import LivenessTracker
 from runner.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
+from runner.sandbox_preflight import preflight_sandbox
 from runner.server_requests import make_handler
 from runner.streams import take
 from runner.taskgroups import first_of, task_group
@@ -139,6 +140,7 @@ async def run_turn(
             detail={"origin": plan.binary.origin},
         )
     version = await anyio.to_thread.run_sync(codex_version, plan.binary.path)
+    await preflight_sandbox(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd)
     oom_before = cgroup_oom_kill_count()
     transport: StdioTransport | None = None
     try:
