@@ -7,7 +7,9 @@ directory as the app-server: the built-in permission profile of the job's sandbo
 `codex sandbox --help` of 0.163, 0.169 and 0.171). It costs about 0.1 s. If the sandbox
 cannot start (e.g. Codex 0.171 without its `codex-resources/bwrap` and no `bwrap` on
 `PATH` panics `bubblewrap is unavailable: …`, exit 101), it raises `sandbox-error` with
-Codex's own words, so no thread or turn is started.
+Codex's own words, so no thread or turn is started. `codex sandbox` loads `config.toml`
+too; when it fails on the configuration rather than the sandbox, the preflight leaves
+the verdict to the app-server, which reports that as `backend-config-invalid`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import anyio
 
+from runner.classify import is_config_error
 from runner.failures import BackendError, FailureKind
 
 PROFILES = {"workspace-write": ":workspace", "read-only": ":read-only"}
@@ -46,6 +49,12 @@ def failure_message(stdout: bytes, stderr: bytes, returncode: int) -> str:
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith(_NOISE)]
     detail = "\n".join(lines)[-MAX_MESSAGE_CHARS:] or f"exit status {returncode}"
     return f"Codex's sandbox cannot start: {detail}"
+
+
+def _is_config_failure(output: bytes) -> bool:
+    """`codex sandbox` refused its configuration (e.g. `Error: …/config.toml:1:24: …`)."""
+    text = output.decode("utf-8", errors="replace")
+    return "config.toml" in text or is_config_error(text)
 
 
 async def preflight_sandbox(
@@ -90,7 +99,7 @@ async def preflight_sandbox(
             FailureKind.BACKEND_SPAWN_FAILED,
             f"cannot start the Codex binary {binary}: {exc.strerror}",
         ) from exc
-    if result.returncode != 0:
+    if result.returncode != 0 and not _is_config_failure(result.stderr or result.stdout):
         raise BackendError(
             FailureKind.SANDBOX_ERROR,
             failure_message(result.stdout, result.stderr, result.returncode),

@@ -87,3 +87,13 @@ async def test_a_preflight_that_does_not_finish_is_sandbox_error(tmp_path: Path)
             hangs, "workspace-write", codex_env(tmp_path), cwd(tmp_path), timeout_seconds=0.2
         )
     assert caught.value.kind is FailureKind.SANDBOX_ERROR
+
+
+@pytest.mark.real_codex
+async def test_a_broken_config_toml_is_left_to_the_app_server_to_report(tmp_path: Path) -> None:
+    codex = REAL_CODEX["codex-0.171-npm"]()
+    assert codex is not None
+    env = codex_env(tmp_path)
+    (Path(env["CODEX_HOME"]) / "config.toml").write_text("[model_providers.broken\n")
+    with anyio.fail_after(60):
+        await preflight_sandbox(codex, "workspace-write", env, cwd(tmp_path))
