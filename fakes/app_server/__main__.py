@@ -1,7 +1,9 @@
 """`python -m fakes.app_server [--scenario FILE] [app-server | --version]`.
 
-Accepts the command lines the runner uses for the real binary: `<bin> app-server` and
-`<bin> --version` (prints `codex-cli 0.169.0-fake`). The scenario is the first of:
+Accepts the command lines the runner uses for the real binary: `<bin> app-server`,
+`<bin> --version` (prints `codex-cli 0.169.0-fake`) and the sandbox preflight
+`<bin> sandbox -P PROFILE -C DIR -- CMD…` (`fakes.app_server.sandbox`). The scenario is
+the first of:
 `--scenario FILE`, the `FAKE_CODEX_SCENARIO` environment variable (a file path),
 `$CODEX_HOME/fake-codex-scenario.json`, the built-in one-answer default. Like Codex 0.169
 (codex-app-server.md §8), a `CODEX_HOME` that does not exist makes the process exit 1
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import anyio
 
+from fakes.app_server.sandbox import run_sandbox
 from fakes.app_server.scenario import DEFAULT_SCENARIO, Scenario, ScenarioError, load_scenario
 from fakes.app_server.server import Connection, stderr_banner
 from fakes.app_server.shapes import CLI_VERSION
@@ -71,7 +74,9 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--scenario", type=Path, help="scenario JSON file")
     parser.add_argument("--version", "-V", action="store_true", help="print the version")
-    parser.add_argument("command", nargs="?", default="app-server", help="only `app-server`")
+    parser.add_argument(
+        "command", nargs="?", default="app-server", help="`app-server` or `sandbox`"
+    )
     args, _unknown = parser.parse_known_args(argv)
     return args
 
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.version:
         print(VERSION_TEXT)
         return 0
-    if args.command != "app-server":
+    if args.command not in ("app-server", "sandbox"):
         print(f"fake codex: unsupported command {args.command!r}", file=sys.stderr)
         return 2
     codex_home = codex_home_from_env()
@@ -97,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"fake codex: {exc}", file=sys.stderr)
         return 2
+    if args.command == "sandbox":
+        raw = sys.argv[1:] if argv is None else argv
+        return run_sandbox(raw[raw.index("sandbox") + 1 :], scenario)
     stderr_banner([f"INFO fake codex app-server: scenario {source}", *scenario.stderr_at_startup])
     return anyio.run(serve, scenario, codex_home)
 

@@ -349,6 +349,8 @@ class Scenario(_Model):
         turns: one `TurnScript` per `turn/start`; the last repeats.
         record_file: where client messages and server-request answers are recorded
             (JSONL); null means `$CODEX_HOME/fake-codex-record.jsonl`.
+        sandbox: whether `<fake> sandbox … -- CMD` runs CMD or fails as Codex does
+            without bubblewrap (`fakes.app_server.sandbox`).
     """
 
     description: str = ""
@@ -358,6 +360,7 @@ class Scenario(_Model):
     requests: dict[str, RequestOverride] = Field(default_factory=dict)
     turns: list[TurnScript] = Field(min_length=1)
     record_file: str | None = None
+    sandbox: Literal["available", "unavailable"] = "available"
 
     def turn(self, index: int) -> TurnScript:
         """The script of the `index`-th turn (0-based) of the process; the last repeats."""

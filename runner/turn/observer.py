@@ -27,6 +27,7 @@ from runner.eventlog.events import EventLog, split_text
 from runner.safety.masking import StreamMasker
 from runner.turn.items import item_summary
 from runner.turn.liveness import TOOL_ITEM_TYPES, LivenessTracker
+from runner.turn.sandbox_failures import SandboxWatch
 
 DELTA_METHODS = {
     "item/agentMessage/delta": "agentMessage",
@@ -93,6 +94,7 @@ class TurnObserver:
         self.invalid_tool_calls_in_a_row = 0
         self.invalid_tool_calls = 0
         self.protocol_errors = 0
+        self.sandbox = SandboxWatch()
         self.last_activity = time.monotonic()
         """When the backend last did something other than announce a retry."""
         self._turn_started_emitted = False
@@ -238,6 +240,9 @@ class TurnObserver:
         self.open_items.pop(item_id, None)
         self._close_stream(item_id, item_type)
         await self.emit("item.completed", summary)
+        output = raw.get("aggregatedOutput") if item_type == "commandExecution" else None
+        if isinstance(output, str) and (sandbox := self.sandbox.check(item_id, output, item_type)):
+            await self.emit("failure", sandbox)
         if item_type in TOOL_ITEM_TYPES:
             self.liveness.tool_finished(item_id)
         elif item_type == "agentMessage":
@@ -290,6 +295,8 @@ class TurnObserver:
         if item.get("type") not in ("function_call_output", "custom_tool_call_output"):
             return
         text = output if isinstance(output, str) else str(dig(output, "content") or "")
+        if sandbox := self.sandbox.check(item.get("call_id"), text, "rawResponseItem"):
+            await self.emit("failure", sandbox)
         if text.startswith(INVALID_TOOL_CALL_PREFIXES):
             self.invalid_tool_calls += 1
             self.invalid_tool_calls_in_a_row += 1

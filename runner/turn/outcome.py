@@ -120,6 +120,8 @@ def verdict_for_turn(observer: TurnObserver, reason: InterruptReason | None) -> 
         return verdict_for_interrupt(reason, observer)
     if outcome is None:
         return Verdict("failed", FailureKind.RUNNER_INTERNAL_ERROR, "the turn never ended")
+    if (sandbox := observer.sandbox.last_message) is not None:
+        return Verdict("failed", FailureKind.SANDBOX_ERROR, sandbox, "backend")
     if outcome.status == "completed":
         return Verdict("succeeded")
     if outcome.status == "failed":

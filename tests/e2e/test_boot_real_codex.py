@@ -19,9 +19,12 @@ from tests.e2e.helpers import of_type
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
 
+@pytest.mark.parametrize("codex_bin", ["explicit", "default"])
 async def test_boot_fetches_the_commit_and_the_runner_from_that_checkout_completes_the_attempt(
-    tmp_path: Path,
+    tmp_path: Path, codex_bin: str
 ) -> None:
+    """With `default`, no `AGENTRUN_CODEX_BIN`: the fresh checkout has no `node_modules/`,
+    so the runner must find the Codex of its environment (here the dev venv's checkout)."""
     published = publish_project_source(tmp_path / "mirror")
     codex = npm_native_binary()
     assert codex is not None
@@ -41,7 +44,7 @@ async def test_boot_fetches_the_commit_and_the_runner_from_that_checkout_complet
             AGENTRUN_SOURCE_REPO_URL=SOURCE_REPO_URL,
             AGENTRUN_GIT_MIRROR_URL=mirror.base_url,
             AGENTRUN_BOOT_DIR=str(boot_dir),
-            AGENTRUN_CODEX_BIN=str(codex),
+            AGENTRUN_CODEX_BIN=str(codex) if codex_bin == "explicit" else None,
         )
         with anyio.fail_after(90):
             result = await anyio.run_process(
@@ -62,3 +65,6 @@ async def test_boot_fetches_the_commit_and_the_runner_from_that_checkout_complet
     assert isinstance(started["data"]["bootFetchMs"], int)
     assert started["data"]["bootDurationMs"] >= started["data"]["bootFetchMs"]
     assert fetches == 1
+    [backend] = of_type(events, "backend.started")
+    assert backend["data"]["binaryOrigin"] == ("env" if codex_bin == "explicit" else "npm")
+    assert backend["data"]["version"] == "0.171.0"
