@@ -31,6 +31,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_PROFILE_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _RESERVED_PREFIXES: Final = ("AGENTRUN_", "CODEX_")
 
 
@@ -56,6 +57,9 @@ class JobParams:
             or None.
         http_proxy, https_proxy, no_proxy: the egress proxy (no credentials in URLs;
             a proxy that needs them goes in as transient env), or None.
+        seccomp_localhost_profile: a `Localhost` seccomp profile (path relative to the
+            kubelet's seccomp dir) for nodes whose `RuntimeDefault` refuses the namespaces
+            Codex's bubblewrap sandbox creates (containerd); None keeps `RuntimeDefault`.
         active_deadline_seconds: the Job's deadline; turn timeout plus boot and slack.
         termination_grace_period_seconds: the runner's shutdown budget, seconds.
         ttl_seconds_after_finished: how long the finished Job is kept, seconds.
@@ -79,6 +83,7 @@ class JobParams:
     http_proxy: str | None = None
     https_proxy: str | None = None
     no_proxy: str | None = None
+    seccomp_localhost_profile: str | None = None
     active_deadline_seconds: int = 4200
     termination_grace_period_seconds: int = SHUTDOWN_BUDGET_SECONDS
     ttl_seconds_after_finished: int = 3600
@@ -104,7 +109,8 @@ def validate_params(params: JobParams) -> None:
     Raises:
         JobParamsError: a name is not a valid DNS label or subdomain, the commit is not 40
             hex, a transient env name is invalid, duplicated or reserved, a URL carries
-            credentials, or a duration is not positive.
+            credentials, the seccomp profile is not a relative path, or a duration is not
+            positive.
     """
     if not _DNS_LABEL.match(params.name):
         raise JobParamsError(f"Job name {params.name!r} is not a DNS label")
@@ -117,6 +123,9 @@ def validate_params(params: JobParams) -> None:
         params.session_cache_claim
     ):
         raise JobParamsError(f"PVC name {params.session_cache_claim!r} is not a DNS subdomain")
+    profile = params.seccomp_localhost_profile
+    if profile is not None and (not _PROFILE_PATH.match(profile) or ".." in profile.split("/")):
+        raise JobParamsError(f"seccomp profile {profile!r} is not a relative path")
     if not params.runner_job_id or not _LABEL_VALUE.match(params.runner_job_id):
         raise JobParamsError(f"runner job id {params.runner_job_id!r} is not a label value")
     if not _COMMIT.match(params.boot_commit):

@@ -1,13 +1,15 @@
 """The env image: the Containerfile's shape, and its install script into a fresh prefix.
 
-No container engine is available, so the Containerfile is checked statically, and the
+Fast and without a container engine: the Containerfile is checked statically, and the
 install steps it runs (`scripts/install-env`) are run for real into a temporary prefix
-from a source directory holding only the env inputs (no runner source at all).
+from a source directory holding only the env inputs (no runner source at all). The image
+itself is built and run as the Job runs it by `scripts/test-image`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -22,6 +24,11 @@ from tests.boot.test_env_identity import ENV_INPUT_FILES
 
 INSTALL_TIMEOUT_SECONDS = 120.0
 CODEX_NODE_MODULES = PROJECT_ROOT / "node_modules"
+CODEX_PACKAGE = "@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl"
+"""The npm platform package's native tree (x86_64), as install-env copies it."""
+PINNED_CODEX = json.loads((PROJECT_ROOT / "package.json").read_text())["dependencies"][
+    "@openai/codex"
+]
 
 
 def instructions(containerfile: Path) -> list[tuple[str, str]]:
@@ -110,7 +117,7 @@ def test_the_install_script_installs_a_working_env_into_a_fresh_prefix(tmp_path:
     codex = subprocess.run(
         [str(prefix / "bin" / "codex"), "--version"], capture_output=True, timeout=60
     )
-    assert codex.stdout.decode().strip() == "codex-cli 0.171.0"
+    assert codex.stdout.decode().strip() == f"codex-cli {PINNED_CODEX}"
     python = prefix / "venv" / "bin" / "python"
     imports = "import anyio, httpx, pydantic, tenacity, psutil, git, orjson, boot.cli"
     subprocess.run([str(python), "-I", "-c", imports], check=True, timeout=60)
@@ -136,6 +143,73 @@ def test_the_install_script_installs_a_working_env_into_a_fresh_prefix(tmp_path:
     )
     assert failed.returncode != 0
     assert json.loads(failed.stderr)["failureKind"] == "boot-commit-invalid"
+
+
+def install(source: Path, prefix: Path, node_modules: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [str(source / "scripts" / "install-env"), str(prefix), "--codex-from", str(node_modules)],
+        capture_output=True,
+        cwd=source.parent,
+        timeout=INSTALL_TIMEOUT_SECONDS,
+    )
+
+
+def test_the_install_script_installs_codexs_whole_native_package_and_a_sandboxed_command_finds_rg(
+    tmp_path: Path,
+) -> None:
+    source = stage_env_inputs(tmp_path / "src")
+    prefix = tmp_path / "prefix"
+
+    installed = install(source, prefix, CODEX_NODE_MODULES)
+
+    assert installed.returncode == 0, installed.stderr.decode()[-2000:]
+    package = prefix / "lib" / "codex"
+    assert (prefix / "bin" / "codex").resolve() == (package / "bin" / "codex").resolve()
+    npm_tree = CODEX_NODE_MODULES / CODEX_PACKAGE
+    assert sorted(p.relative_to(package) for p in package.rglob("*")) == sorted(
+        p.relative_to(npm_tree) for p in npm_tree.rglob("*")
+    )
+    manifest = json.loads((package / "codex-package.json").read_text())
+    assert manifest["version"] == PINNED_CODEX
+    assert (manifest["entrypoint"], manifest["resourcesDir"], manifest["pathDir"]) == (
+        "bin/codex",
+        "codex-resources",
+        "codex-path",
+    )
+    for tool in ("codex-resources/bwrap", "codex-path/rg"):
+        assert os.access(package / tool, os.X_OK), tool
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    sandboxed = subprocess.run(
+        [str(prefix / "bin" / "codex"), "sandbox", "--", "sh", "-c", "command -v rg"],
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "CODEX_HOME": str(home)},
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert sandboxed.returncode == 0, sandboxed.stderr.decode()[-2000:]
+    assert sandboxed.stdout.decode().strip() == str(package / "codex-path" / "rg")
+
+
+def test_the_install_script_fails_loudly_on_a_codex_package_without_its_bundled_bubblewrap(
+    tmp_path: Path,
+) -> None:
+    source = stage_env_inputs(tmp_path / "src")
+    broken = tmp_path / "node_modules"
+    npm_tree = CODEX_NODE_MODULES / CODEX_PACKAGE
+    for item in npm_tree.rglob("*"):
+        target = broken / CODEX_PACKAGE / item.relative_to(npm_tree)
+        if item.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif item.name != "bwrap":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(item)
+
+    installed = install(source, tmp_path / "prefix", broken)
+
+    assert installed.returncode == 1
+    assert b"codex-resources/bwrap" in installed.stderr
+    assert not (tmp_path / "prefix" / "bin" / "codex").exists()
 
 
 @pytest.mark.parametrize("args", [[], ["/tmp/x", "--codex-from"], ["/tmp/x", "--bogus"]])

@@ -65,8 +65,9 @@ def env_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         {},
         {"session_cache_claim": None, "git_mirror_url": None, "transient_env_names": ()},
         {"http_proxy": "http://proxy.svc:3128", "https_proxy": "http://proxy.svc:3128"},
+        {"seccomp_localhost_profile": "agentrun/runner-bwrap.json"},
     ],
-    ids=["full", "minimal", "proxies"],
+    ids=["full", "minimal", "proxies", "localhost-seccomp"],
 )
 def test_the_rendered_job_validates_against_the_kubernetes_schema(variant: dict[str, Any]) -> None:
     manifest = render_job(params(**variant))
@@ -89,6 +90,18 @@ def test_the_job_runs_one_attempt_in_a_restricted_pod_within_the_shutdown_budget
     assert security["readOnlyRootFilesystem"] is True
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert {"cpu", "memory"} <= set(container(manifest)["resources"]["requests"])
+
+
+def test_a_localhost_seccomp_profile_replaces_the_runtime_default_and_nothing_else() -> None:
+    default = render_job(params())
+    manifest = render_job(params(seccomp_localhost_profile="agentrun/runner-bwrap.json"))
+    pod = manifest["spec"]["template"]["spec"]
+    assert pod["securityContext"]["seccompProfile"] == {
+        "type": "Localhost",
+        "localhostProfile": "agentrun/runner-bwrap.json",
+    }
+    pod["securityContext"]["seccompProfile"] = {"type": "RuntimeDefault"}
+    assert manifest == default
 
 
 def test_the_pod_gets_the_contract_env_and_its_volumes() -> None:
@@ -146,6 +159,8 @@ def test_no_secret_value_can_appear_in_the_job() -> None:
         {"name": "Not_A_Label"},
         {"runner_job_id": "rj/with/slashes"},
         {"termination_grace_period_seconds": 0},
+        {"seccomp_localhost_profile": "/etc/seccomp/x.json"},
+        {"seccomp_localhost_profile": "../x.json"},
     ],
 )
 def test_parameters_that_could_leak_a_secret_or_break_the_job_are_refused(
