@@ -44,7 +44,7 @@ def claim_failure(error: ManagerError) -> RunnerError:
     `claim-refused` with `detail.code`; 410 is `cancelled`; transient failures that
     outlasted the claim deadline are `manager-unreachable`.
     """
-    status = getattr(error, "status_code", None)
+    status = error.status_code
     detail: dict[str, object] = {"code": error.code, "status": status}
     if getattr(error, "transient", False) or status is None:
         return RunnerError(

@@ -176,8 +176,6 @@ async def run_turn(
                 )
                 thread_id = await _open_thread(client, job, plan.cwd, emit)
                 control.client, control.thread_id = client, thread_id
-                if control.reason is not None:  # e.g. an early cancel: no turn (§5)
-                    return verdict_for_interrupt(control.reason, None)
                 return await _drive_turn(client, job, plan, thread_id, events, liveness, control)
             finally:
                 on_pid(None)
@@ -290,7 +288,7 @@ async def _drive_turn(
     async with task_group() as tg:
         tg.start_soon(pump)
         tg.start_soon(flusher)
-        if control.reason is not None:  # stopped before the turn: never call the model
+        if control.reason is not None:  # e.g. an early cancel: never call the model (§5)
             tg.cancel_scope.cancel()
             return verdict_for_interrupt(control.reason, None)
         try:

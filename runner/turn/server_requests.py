@@ -11,6 +11,7 @@ defined refusal; anything unknown gets a JSON-RPC error. Each answer becomes one
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from adapters.codex.session import JsonRpcError, ServerRequest
@@ -20,29 +21,56 @@ Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 REFUSAL_TEXT = "The AgentRun runner has no one to ask; this request is refused."
 
 
-def answer_for(request: ServerRequest, approval_policy: str) -> dict[str, Any]:
-    """The `result` the runner sends for `request` (shapes as in Codex 0.169 §6).
+@dataclass(frozen=True)
+class Answer:
+    """The runner's answer to one server request, and how the event reports it (§9).
+
+    Attributes:
+        result: the JSON-RPC `result` sent back (shapes as in Codex 0.169-0.171 §6).
+        decision: `server-request.answered.decision`, e.g. `decline`.
+        reason: why, in one phrase.
+    """
+
+    result: dict[str, Any]
+    decision: str
+    reason: str
+
+
+_NO_APPROVAL = "the runner accepts no approval"
+_ANSWERS: dict[str, Answer] = {
+    "item/commandExecution/requestApproval": Answer(
+        {"decision": "decline"}, "decline", _NO_APPROVAL
+    ),
+    "item/fileChange/requestApproval": Answer({"decision": "decline"}, "decline", _NO_APPROVAL),
+    "execCommandApproval": Answer({"decision": "denied"}, "decline", _NO_APPROVAL),
+    "applyPatchApproval": Answer({"decision": "denied"}, "decline", _NO_APPROVAL),
+    "item/permissions/requestApproval": Answer(
+        {"permissions": {}, "scope": "turn"}, "decline", "the runner grants no permission"
+    ),
+    "item/tool/call": Answer(
+        {"contentItems": [{"type": "inputText", "text": REFUSAL_TEXT}], "success": False},
+        "refuse",
+        "no dynamic tool is registered",
+    ),
+    "item/tool/requestUserInput": Answer(
+        {"answers": {}}, "empty-answer", "there is no user to ask"
+    ),
+    "mcpServer/elicitation/request": Answer(
+        {"action": "decline", "content": None}, "decline", "there is no user to ask"
+    ),
+}
+
+
+def answer_for(request: ServerRequest, approval_policy: str) -> Answer:
+    """The runner's `Answer` to `request`: one table for the result and its report.
 
     Raises:
         JsonRpcError: for a method the runner does not know (-32601).
     """
-    method = request.method
-    if method in ("item/commandExecution/requestApproval", "item/fileChange/requestApproval"):
-        return {"decision": "decline"}
-    if method in ("execCommandApproval", "applyPatchApproval"):
-        return {"decision": "denied"}
-    if method == "item/permissions/requestApproval":
-        return {"permissions": {}, "scope": "turn"}
-    if method == "item/tool/call":
-        return {
-            "contentItems": [{"type": "inputText", "text": REFUSAL_TEXT}],
-            "success": False,
-        }
-    if method == "item/tool/requestUserInput":
-        return {"answers": {}}
-    if method == "mcpServer/elicitation/request":
-        return {"action": "decline", "content": None}
-    raise JsonRpcError(method, -32601, f"the runner does not handle {method}")
+    answer = _ANSWERS.get(request.method)
+    if answer is None:
+        raise JsonRpcError(request.method, -32601, f"the runner does not handle {request.method}")
+    return answer
 
 
 def make_handler(
@@ -60,33 +88,18 @@ def make_handler(
         item_id = str(request.params.get("itemId") or request.params.get("callId") or "")
         on_waiting(item_id or f"request-{request.id}", request.method)
         try:
-            result = answer_for(request, approval_policy)
+            answer = answer_for(request, approval_policy)
         except JsonRpcError as exc:
             await emit(
                 "server-request.answered",
                 answered(request, item_id, "error", f"unknown request: {exc.message}"),
             )
             raise
-        decision, reason = _DECISIONS.get(request.method, ("refuse", REFUSAL_TEXT))
-        await emit(
-            "server-request.answered",
-            answered(request, item_id, decision, f"{reason} (approvalPolicy {approval_policy})"),
-        )
-        return result
+        reason = f"{answer.reason} (approvalPolicy {approval_policy})"
+        await emit("server-request.answered", answered(request, item_id, answer.decision, reason))
+        return answer.result
 
     return handle
-
-
-_DECISIONS: dict[str, tuple[str, str]] = {
-    "item/commandExecution/requestApproval": ("decline", "the runner accepts no approval"),
-    "item/fileChange/requestApproval": ("decline", "the runner accepts no approval"),
-    "execCommandApproval": ("decline", "the runner accepts no approval"),
-    "applyPatchApproval": ("decline", "the runner accepts no approval"),
-    "item/permissions/requestApproval": ("decline", "the runner grants no permission"),
-    "item/tool/call": ("refuse", "no dynamic tool is registered"),
-    "item/tool/requestUserInput": ("empty-answer", "there is no user to ask"),
-    "mcpServer/elicitation/request": ("decline", "there is no user to ask"),
-}
 
 
 def answered(request: ServerRequest, item_id: str, decision: str, reason: str) -> dict[str, Any]:
