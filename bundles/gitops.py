@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import git
 
@@ -100,6 +101,8 @@ def run_git(
     timeout_seconds: float = LOCAL_TIMEOUT_SECONDS,
     stdout_as_string: bool = True,
     secret_config: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    output_stream: BinaryIO | None = None,
 ) -> str:
     """Run `git -c ... <args>` in `cwd` and return its stripped stdout. Blocking.
 
@@ -111,6 +114,10 @@ def run_git(
         secret_config: git config passed through the environment (`GIT_CONFIG_COUNT`),
             never on the command line: how a credential-carrying URL reaches git
             without appearing in argv, `ps` or gitpython's debug log.
+        extra_env: more variables laid over `git_env()`, e.g. `GIT_INDEX_FILE`,
+            `GIT_DIR`, `GIT_WORK_TREE` or the commit identity (never a secret).
+        output_stream: when given, git's stdout is copied into it as bytes (bounded
+            memory, binary-safe) and "" is returned.
 
     Returns:
         stdout without the trailing newline.
@@ -123,6 +130,8 @@ def run_git(
         command += ["-c", item]
     command += list(args)
     env = git_env()
+    if extra_env:
+        env.update(extra_env)
     if secret_config:
         env["GIT_CONFIG_COUNT"] = str(len(secret_config))
         for index, (key, value) in enumerate(secret_config.items()):
@@ -132,11 +141,12 @@ def run_git(
     output = runner.execute(
         command,
         env=env,
+        output_stream=output_stream,
         kill_after_timeout=timeout_seconds,
         stdout_as_string=stdout_as_string,
         strip_newline_in_stdout=True,
     )
-    return str(output)
+    return "" if output_stream is not None else str(output)
 
 
 def git_message(exc: git.GitCommandError, *secrets: str) -> str:

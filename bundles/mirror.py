@@ -17,7 +17,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from contract.failures import JobSpecError
 
-__all__ = ["MirrorTarget", "display_url", "redact", "resolve_fetch_url"]
+__all__ = ["MirrorTarget", "display_url", "redact", "resolve_fetch_url", "write_target"]
 
 _GITHUB_HOSTS = frozenset({"github.com", "www.github.com"})
 _OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
@@ -200,4 +200,28 @@ def resolve_fetch_url(repo_url: str, mirror_base_url: str) -> MirrorTarget:
     raise JobSpecError(
         "repoUrl must be a GitHub repository URL or a URL under the git mirror",
         detail={"repoUrl": shown, "mirrorBaseUrl": base_display},
+    )
+
+
+def write_target(read: MirrorTarget, write_base_url: str) -> MirrorTarget:
+    """The mirror's write side of the repository `read` fetches (§1: same OWNER/REPO).
+
+    Args:
+        read: the repository's read target, from `resolve_fetch_url`.
+        write_base_url: `AGENTRUN_GIT_MIRROR_WRITE_URL` (may carry userinfo).
+
+    Returns:
+        `{write base}/{repo_key}.git` and its credential-free display form.
+
+    Raises:
+        JobSpecError: the write base is not an http(s) URL.
+    """
+    base = _normalized_base(write_base_url)
+    push_url = f"{urlunsplit(base)}/{read.repo_key}.git"
+    return MirrorTarget(
+        fetch_url=push_url,
+        display_url=display_url(push_url),
+        repo_url=read.repo_url,
+        mirror_base_url=urlunsplit(_without_userinfo(base)),
+        repo_key=read.repo_key,
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-FailureSource = Literal["runner", "backend", "provider", "bundle", "boot", "manager"]
+FailureSource = Literal["runner", "backend", "provider", "bundle", "boot", "manager", "workspace"]
 
 
 class FailureKind(StrEnum):
@@ -282,3 +282,20 @@ class BackendError(RunnerError):
     """The Codex app-server could not be started, configured or understood."""
 
     default_source: FailureSource = "backend"
+
+
+class WorkspaceError(RunnerError):
+    """The workspace result (§12) could not be captured or published.
+
+    Attributes:
+        transient: whether trying again may succeed (a 5xx or a connection failure of
+            the mirror's write side, §8); retry loops look at it.
+    """
+
+    default_source: FailureSource = "workspace"
+
+    def __init__(
+        self, message: str, *, transient: bool = False, detail: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(FailureKind.WORKSPACE_PUBLISH_FAILED, message, detail=detail)
+        self.transient = transient

@@ -301,6 +301,16 @@ class TerminalSession(Wire):
     thread_id: str | None
 
 
+class TerminalWorkspace(Wire):
+    """§7 `workspace`: the result commit of §12 (`patchSha256` only when uploaded)."""
+
+    base_commit: str
+    result_commit: str
+    changed: bool
+    result_ref: str | None
+    patch_sha256: str | None
+
+
 class TerminalRequest(Wire):
     lease_id: str
     attempt_id: str
@@ -312,6 +322,7 @@ class TerminalRequest(Wire):
     session: TerminalSession
     turn_id: str | None
     usage: Usage
+    workspace: TerminalWorkspace | None = None
     last_seq: int
     duration_ms: int
 
@@ -322,6 +333,25 @@ class TerminalRequest(Wire):
         if (status == "succeeded") != (value is None):
             raise ValueError("failureKind is set for every status but succeeded (§7)")
         return value
+
+
+# --- §12 artifacts -----------------------------------------------------------------------
+
+
+class ArtifactRequest(Wire):
+    """§12 `POST /runs/{runId}/artifacts`; idempotent by (`attemptId`, `name`, `sha256`)."""
+
+    lease_id: str
+    attempt_id: str
+    name: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+    content_base64: str
+
+
+class ArtifactResponse(Wire):
+    artifact_id: str
 
 
 class ErrorBody(Wire):

@@ -26,10 +26,10 @@ import anyio
 import psutil
 
 from adapters.codex.binary import codex_version, resolve_codex_binary
-from bundles.job import materialize_job
+from bundles.job import Materialized, materialize_job
 from concurrency.taskgroups import task_group
 from contract.failures import FailureKind, JobSpecError, ManagerError, RunnerError
-from contract.manager_api import ClaimResponse, Job
+from contract.manager_api import ClaimResponse, Job, TerminalWorkspace
 from contract.validation import validate_job
 from runner import RUNNER_VERSION
 from runner.env import RunnerEnv
@@ -54,6 +54,8 @@ from runner.turn.backend_run import BackendPlan, TurnControl, run_turn
 from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.turn.liveness import LivenessTracker
 from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
+from runner.workspace.plan import recovered_subject, terminal_workspace_of
+from runner.workspace.step import workspace_step
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +174,8 @@ class Attempt:
             if phases:
                 self.liveness.phase = phases[-1].data.get("phase", "waiting-runner")
         self.control = TurnControl()
+        self.materialized: Materialized | None = None
+        self.terminal_workspace: TerminalWorkspace | None = None
         self.backend_pid: int | None = None
         self.sender_done = anyio.Event()
         self.commands_stop = anyio.Event()
@@ -220,6 +224,7 @@ class Attempt:
 
             work.start_soon(watch_lost)
             verdict = await self._work()
+            verdict = await self._publish_workspace(verdict, self._facts())
             work.cancel_scope.cancel()
         if verdict is None or self.link.lost.is_set():
             with anyio.CancelScope(shield=True):
@@ -237,7 +242,18 @@ class Attempt:
             return await deliver_after_acks(
                 self.link, self.events, self.sender_done, recovered.terminal
             )
-        return await self._report(recovered_verdict(recovered), recovered_facts(recovered))
+        facts = recovered_facts(recovered)
+        verdict = recovered_verdict(recovered)
+        changed = recovered.of_type("workspace.changed")
+        if changed:
+            self.terminal_workspace = terminal_workspace_of(changed[-1].data)
+        elif facts.turn_id is not None:
+            subject = recovered_subject(recovered, self.env.workspace)
+            if subject is not None:
+                verdict = await self._publish_workspace(verdict, facts, subject)
+        if self.link.lost.is_set():
+            return False
+        return await self._report(verdict, facts)
 
     async def _commands(self) -> None:
         try:
@@ -275,7 +291,36 @@ class Attempt:
             session_id=self.session_id,
             started_monotonic=self.started,
             subreaper=self.subreaper,
+            workspace=self.terminal_workspace,
         )
+
+    async def _publish_workspace(
+        self, verdict: Verdict, facts: TurnFacts, subject: tuple[Path, str] | None = None
+    ) -> Verdict:
+        """§12 once the turn has ended: only for a job with a workspace whose turn
+        started, never after a lost lease (`runner.workspace.step`)."""
+        job = self.job
+        if self.link.lost.is_set() or job is None or job.workspace is None:
+            return verdict
+        if subject is None:
+            checkout = self.materialized.subject if self.materialized else None
+            if checkout is None or facts.turn_id is None:
+                return verdict
+            subject = (checkout.path, checkout.commit_id)
+        verdict, self.terminal_workspace = await workspace_step(
+            job=job,
+            subject=subject,
+            verdict=verdict,
+            thread_id=facts.thread_id,
+            command_id=self.command_id,
+            env=self.env,
+            spool=self.spool,
+            recorded=self.recovered.workspace if self.recovered else None,
+            masker=self.masker,
+            link=self.link,
+            events=self.events,
+        )
+        return verdict
 
     async def _send_events(self) -> None:
         try:
@@ -338,7 +383,7 @@ class Attempt:
             async def emit(type: str, data: dict[str, Any]) -> None:
                 await self.events.emit(type, data, command_id=cid)
 
-            materialized = await materialize_job(
+            self.materialized = materialized = await materialize_job(
                 job.workspace,
                 job.resource_bundles,
                 workspace_root=env.workspace,

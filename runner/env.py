@@ -34,6 +34,7 @@ class RunnerEnv:
     boot_commit: str | None
     source_repo_url: str | None
     git_mirror_url: str | None
+    git_mirror_write_url: str | None
     provider_home: Path | None
     runtime_home: Path
     workspace: Path
@@ -82,6 +83,7 @@ class RunnerEnv:
             boot_commit=optional("AGENTRUN_BOOT_COMMIT"),
             source_repo_url=optional("AGENTRUN_SOURCE_REPO_URL"),
             git_mirror_url=optional("AGENTRUN_GIT_MIRROR_URL"),
+            git_mirror_write_url=optional("AGENTRUN_GIT_MIRROR_WRITE_URL"),
             provider_home=Path(provider) if provider else None,
             runtime_home=Path(required("AGENTRUN_RUNTIME_HOME")),
             workspace=Path(required("AGENTRUN_WORKSPACE")),

@@ -54,12 +54,14 @@ class Recovered:
         acked_seq: the last `ackedSeq` it recorded.
         terminal: the terminal report body it persisted, if it got that far.
         backend: `{"pid", "createTime"}` of its backend, if one was started.
+        workspace: the captured workspace result (§12), if it got that far.
     """
 
     events: list[Event] = field(default_factory=list)
     acked_seq: int = 0
     terminal: dict[str, Any] | None = None
     backend: dict[str, Any] | None = None
+    workspace: dict[str, Any] | None = None
 
     def of_type(self, type: str) -> list[Event]:
         """The recovered events of one type."""
@@ -81,6 +83,8 @@ class Spool:
         self.acked_path = self.dir / "acked"
         self.terminal_path = self.dir / "terminal.json"
         self.backend_path = self.dir / "backend.json"
+        self.workspace_path = self.dir / "workspace.json"
+        self.workspace_dir = self.dir / "workspace"
         self._file: IO[str] | None = None
 
     def exists(self) -> bool:
@@ -104,6 +108,7 @@ class Spool:
             found.acked_seq = 0
         found.terminal = self._read_json(self.terminal_path)
         found.backend = self._read_json(self.backend_path)
+        found.workspace = self._read_json(self.workspace_path)
         return found
 
     @staticmethod
@@ -136,6 +141,12 @@ class Spool:
         """Remember the backend process (for a restarted runner to end it)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.backend_path, json.dumps({"pid": pid, "createTime": create_time}))
+
+    def record_workspace(self, record: dict[str, Any]) -> None:
+        """Persist the captured workspace result (§12) before it is published, so a
+        restarted runner publishes the same commit and patch instead of capturing anew."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.workspace_path, json.dumps(record))
 
     def record_terminal(self, body: dict[str, Any]) -> None:
         """Persist the terminal report before posting it (fsync'd with the events)."""

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from contract.failures import FailureKind, ManagerError
 from contract.manager_api import (
+    ArtifactRequest,
+    ArtifactResponse,
     ClaimRequest,
     ClaimResponse,
     CommandsResponse,
@@ -174,6 +176,15 @@ class ManagerClient:
     async def terminal(self, run_id: str, request: TerminalRequest) -> None:
         """§7 `POST /runs/{runId}/terminal` (idempotent for the same body)."""
         await self._call("POST", f"/runs/{run_id}/terminal", _Any, body=request)
+
+    async def upload_artifact(self, run_id: str, request: ArtifactRequest) -> ArtifactResponse:
+        """§12 `POST /runs/{runId}/artifacts`; idempotent by (attemptId, name, sha256).
+
+        Raises:
+            ManagerCallError: 409 `artifact-conflict` (same name, other content), 413,
+                409 `lease-lost` / 410 as §3; transient ones as every call (§8).
+        """
+        return await self._call("POST", f"/runs/{run_id}/artifacts", ArtifactResponse, body=request)
 
 
 class _Any(BaseModel):

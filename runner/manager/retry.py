@@ -91,14 +91,24 @@ def backoff_seconds(
     return random.uniform(ceiling / 2, ceiling)
 
 
-async def call_with_retries(policy: RetryPolicy, call: Callable[[], Awaitable[T]]) -> T:
-    """Run `call`, retrying transient `ManagerError`s within `policy`'s bounds.
+async def call_with_retries(
+    policy: RetryPolicy,
+    call: Callable[[], Awaitable[T]],
+    *,
+    transient: Callable[[BaseException], bool] = is_transient,
+) -> T:
+    """Run `call`, retrying transient errors within `policy`'s bounds.
+
+    Args:
+        policy: the attempt and deadline bounds and the back-off range.
+        call: one try.
+        transient: which errors are retried; default: transient `ManagerError`s (§8).
 
     Raises:
-        ManagerError: the last error, once it is not transient or the bounds ran out.
+        Exception: the last error, once it is not transient or the bounds ran out.
     """
     retrying = AsyncRetrying(
-        retry=retry_if_exception(is_transient),
+        retry=retry_if_exception(transient),
         stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline_seconds),
         wait=_wait(policy),
         reraise=True,

@@ -19,7 +19,7 @@ import anyio
 
 from concurrency.taskgroups import first_of
 from contract.failures import ManagerError
-from contract.manager_api import TerminalRequest, TerminalSession
+from contract.manager_api import TerminalRequest, TerminalSession, TerminalWorkspace
 from runner.eventlog.events import EventLog
 from runner.eventlog.spool import Spool
 from runner.manager.client import ManagerCallError
@@ -76,8 +76,12 @@ async def report_verdict(
     session_id: str,
     started_monotonic: float,
     subreaper: bool,
+    workspace: TerminalWorkspace | None = None,
 ) -> bool:
     """Emit the closing events, wait for every ack, and deliver the terminal report.
+
+    Args:
+        workspace: the §7 `workspace` field (§12), None without a captured result.
 
     Returns:
         True when the manager accepted the terminal report.
@@ -125,6 +129,7 @@ async def report_verdict(
         session=TerminalSession(session_id=session_id, thread_id=facts.thread_id),
         turn_id=facts.turn_id,
         usage=facts.usage,
+        workspace=workspace,
         last_seq=last_seq,
         duration_ms=int((time.monotonic() - started_monotonic) * 1000),
     ).wire()
