@@ -28,11 +28,14 @@ from fakes.manager import example_job
 from fakes.mirror import Executable, make_repo, serve_git_mirror
 from fakes.model import load_script
 from fakes.model.script import Script, parse_script
-from fakes.stack import local_stack
+from fakes.stack import TOKEN, local_stack
 
-DEFAULT_PROMPT = "Look around the workspace, run the greeter tool, and tell me what you found."
+DEFAULT_PROMPT = (
+    "Look around the workspace, run the greeter tool, make app.py greet AgentRun, "
+    "and tell me what you did."
+)
 DEFAULT_SCRIPT: dict[str, Any] = {
-    "description": "Runs the bundled greeter tool through exec_command, then answers.",
+    "description": "Runs the bundled greeter tool, edits the subject, then answers.",
     "steps": [
         {
             "kind": "function_call",
@@ -42,9 +45,20 @@ DEFAULT_SCRIPT: dict[str, Any] = {
             "reasoning": ["Let me look at the workspace and try the greeter tool."],
         },
         {
+            "kind": "function_call",
+            "name": "exec_command",
+            "call_id": "call_demo_edit",
+            "arguments": {
+                "cmd": "printf \"\\nprint(greet('AgentRun'))\\n\" >> app.py"
+                " && printf '# Notes\\n\\napp.py now greets AgentRun.\\n' > NOTES.md"
+                " && python3 app.py"
+            },
+            "reasoning": ["Now make app.py greet AgentRun and note it."],
+        },
+        {
             "kind": "text",
-            "text": "The subject repo holds README.md and app.py; the greeter tool printed "
-            "'hello, AgentRun' from the tools bundle.",
+            "text": "The greeter tool printed 'hello, AgentRun'. I made app.py call greet('AgentRun') "
+            "and added NOTES.md.",
             "deltas": 4,
         },
     ],
@@ -78,6 +92,15 @@ def _summary(event: dict[str, Any]) -> str:
             return f"{name} @ {str(data.get('commitId'))[:12]} via {data.get('fetchRepoUrl')}"
         case "runner.terminal":
             return f"{data.get('status')} {data.get('failureKind') or ''}"
+        case "workspace.changed":
+            files = ", ".join(
+                f"{f['path']} (+{f['insertions']} −{f['deletions']})" for f in data.get("files", [])
+            )
+            return (
+                f"{data.get('filesChanged')} files +{data.get('insertions')} "
+                f"−{data.get('deletions')} → {str(data.get('resultCommit'))[:12]} "
+                f"pushed={data.get('pushed')}: {files}"
+            )
         case "failure":
             return f"{data.get('failureKind')}: {data.get('message')}"
         case _:
@@ -158,10 +181,12 @@ async def run_demo(prompt: str | None, script_path: Path | None, out: Path | Non
         )
     )
     async with (
-        serve_git_mirror(mirror_root) as mirror,
+        serve_git_mirror(mirror_root, write_token=TOKEN) as mirror,
         local_stack(root / "stack", script) as stack,
     ):
         stack.mirror_url = mirror.base_url
+        if mirror.write_base_url is not None:
+            stack.extra_env["AGENTRUN_GIT_MIRROR_WRITE_URL"] = mirror.write_base_url
         stack.manager.add_job(job, heartbeat_interval_seconds=2)
         with stack.manager.subscribe() as feed:
             shown_all = anyio.Event()
@@ -186,8 +211,25 @@ async def run_demo(prompt: str | None, script_path: Path | None, out: Path | Non
                 tg.cancel_scope.cancel()
         terminal = stack.manager.terminal(job["runId"], job["attemptId"])
         events = stack.manager.events(job["runId"], job["attemptId"])
+        patch = stack.manager.artifact(job["runId"], job["attemptId"], "workspace.patch")
+        manager_url = stack.manager.url
     log_path.write_text("".join(json.dumps(e) + "\n" for e in events))
     console.print(Panel(json.dumps(terminal, indent=2), title="terminal report (§7)"))
+    workspace = (terminal or {}).get("workspace")
+    if workspace:
+        lines = [
+            f"result commit: {workspace['resultCommit']} (base {workspace['baseCommit'][:12]})",
+            f"pushed as:     {workspace['resultRef'] or 'not pushed'} on {mirror_root}",
+        ]
+        if patch is not None:
+            patch_path = root / "workspace.patch"
+            patch_path.write_bytes(patch.content)
+            lines.append(
+                f"patch:         artifact {patch.artifact_id} ({patch.size_bytes} bytes), "
+                f"GET {manager_url}/api/v1/runs/{job['runId']}/artifacts/{patch.artifact_id}"
+            )
+            lines.append(f"               copy in {patch_path}")
+        console.print(Panel("\n".join(lines), title="workspace result (§12)"))
     console.print(f"runner exit status: {result.returncode}")
     console.print(f"full event log ({len(events)} events): {log_path}")
     return 0 if terminal is not None else 1

@@ -101,8 +101,14 @@ def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
     }
     if job.backend.model:
         params["model"] = job.backend.model
-    if job.backend.config_overrides:
-        params["config"] = job.backend.config_overrides
+    # §1 (v1.1): the transient env must reach the agent's commands. Codex's default
+    # `shell_environment_policy` drops names containing KEY, SECRET or TOKEN; the
+    # backend's environment holds only what `backend_environment` put there, so those
+    # default excludes are lifted (a job's own `configOverrides` still win).
+    params["config"] = {
+        "shell_environment_policy.ignore_default_excludes": True,
+        **job.backend.config_overrides,
+    }
     return params
 
 

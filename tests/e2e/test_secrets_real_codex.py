@@ -67,3 +67,32 @@ async def test_a_canary_printed_plain_base64_json_escaped_and_split_never_reache
     [started] = of_type(events, "runner.started")
     assert started["data"]["transientEnvNames"] == ["AGENTRUN_CANARY_VALUE"]
     assert started["data"]["valuesPrinted"] is False
+
+
+async def test_a_transient_variable_named_like_a_token_reaches_the_agents_commands(
+    tmp_path: Path,
+) -> None:
+    value = f"tok-{secrets.token_hex(8)}"
+    steps = [
+        {
+            "kind": "function_call",
+            "name": "exec_command",
+            "call_id": "call_env",
+            "arguments": {"cmd": 'printf %s "$DEMO_API_TOKEN" | wc -c'},
+        },
+        {"kind": "text", "text": "counted"},
+    ]
+    async with local_stack(tmp_path, steps) as stack:
+        job = example_job()
+        stack.manager.add_job(job, heartbeat_interval_seconds=1)
+        env = stack.runner_env(
+            job["runnerJobId"], AGENTRUN_TRANSIENT_ENV_NAMES="DEMO_API_TOKEN", DEMO_API_TOKEN=value
+        )
+        with anyio.fail_after(60):
+            result = await stack.run_runner(job["runnerJobId"], env=env)
+        events = stack.manager.events(job["runId"], job["attemptId"])
+
+    assert result.returncode == 0, describe(result)
+    [done] = [e for e in of_type(events, "item.completed") if e["data"]["itemId"] == "call_env"]
+    # Codex's default policy would drop a *TOKEN* name: the count would be 0.
+    assert done["data"]["output"].strip() == str(len(value))
