@@ -113,7 +113,11 @@ def make_demo_repos(mirror_root: Path) -> None:
         mirror_root,
         "agentrun-demo/subject",
         [
-            {"README.md": "# Demo subject\n", "app.py": "print('hello')\n"},
+            {
+                "README.md": "# Demo subject\n",
+                "app.py": "print('hello')\n",
+                "CHANGELOG.md": "## 0.1\n- first\n",
+            },
             {"app.py": "def greet(name):\n    return f'hello, {name}'\n"},
         ],
     )

@@ -41,7 +41,9 @@ __all__ = [
     "PATCH_NAME",
     "Published",
     "ResultPlan",
+    "event_data",
     "publish_workspace",
+    "upload_patch",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,14 @@ def _capture_from_record(record: dict[str, Any]) -> Capture:
     return Capture(**fields)
 
 
-async def _upload_patch(link: ManagerLink, capture: Capture) -> dict[str, Any]:
+async def upload_patch(link: ManagerLink, capture: Capture) -> dict[str, Any]:
+    """Upload the capture's patch (§12); the `patch` object of `workspace.changed`.
+
+    Returns:
+        `{name, sha256, sizeBytes, uploaded, reason}` (+ `artifactId` when uploaded);
+        `reason` is `no-change`, `too-large` (over `MAX_PATCH_BYTES`), or the manager's
+        error code once retries are spent. A `lease-lost`/410 answer also loses the link.
+    """
     patch: dict[str, Any] = {
         "name": PATCH_NAME,
         "sha256": capture.patch_sha256 or None,
@@ -254,7 +263,7 @@ async def publish_workspace(
             pushed = True
         except WorkspaceError as exc:
             error = exc
-    patch = await _upload_patch(link, capture)
+    patch = await upload_patch(link, capture)
     data = event_data(
         plan,
         capture,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import signal
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from fakes.demo import demo_job, make_demo_repos
@@ -31,10 +33,11 @@ SUBJECT = "agentrun-demo/subject"
 SECRET = "transient-secret-value-4711"
 EDIT = (
     "printf 'def greet(name):\\n    return f\"hi, {name}\"\\n' > app.py"
-    " && rm README.md && mkdir -p docs && printf 'notes\\n' > docs/notes.md"
-    " && printf '#!/bin/sh\\necho ok\\n' > run.sh && chmod +x run.sh"
+    " && rm CHANGELOG.md && chmod +x README.md"
+    " && mkdir -p docs && printf 'notes\\n' > docs/notes.md"
     " && printf '\\000\\001\\377binary' > data.bin"
 )
+"""Edits app.py, deletes CHANGELOG.md, chmods README.md, adds a text and a binary file."""
 
 
 def shell(cmd: str) -> list[dict[str, Any]]:
@@ -48,6 +51,14 @@ def git(*args: str, cwd: Path | None = None) -> str:
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     return subprocess.run(
         ["git", *args], cwd=cwd, env=env, capture_output=True, check=True, text=True
+    ).stdout
+
+
+def read_blob(bare: Path, commit: str, path: str) -> bytes:
+    return subprocess.run(
+        ["git", "--git-dir", str(bare), "cat-file", "blob", f"{commit}:{path}"],
+        capture_output=True,
+        check=True,
     ).stdout
 
 
@@ -123,9 +134,9 @@ async def test_a_turn_that_edits_the_subject_pushes_a_commit_whose_tree_is_the_w
     statuses = {f["path"]: f["status"] for f in data["files"]}
     assert statuses == {
         "app.py": "modified",
-        "README.md": "deleted",
+        "CHANGELOG.md": "deleted",
+        "README.md": "modified",
         "docs/notes.md": "added",
-        "run.sh": "added",
         "data.bin": "added",
     }
     assert next(f for f in data["files"] if f["path"] == "data.bin")["binary"] is True
@@ -133,14 +144,11 @@ async def test_a_turn_that_edits_the_subject_pushes_a_commit_whose_tree_is_the_w
     # The commit's tree is the workspace the agent left.
     subject = last_subject(w)
     listing = git("ls-tree", "-r", result, cwd=w.bare)
-    assert "100755 blob" in next(line for line in listing.splitlines() if line.endswith("run.sh"))
+    [readme] = [line for line in listing.splitlines() if line.endswith("\tREADME.md")]
+    assert readme.startswith("100755 blob")
     for path in statuses:
         if statuses[path] != "deleted":
-            blob = subprocess.run(
-                ["git", "--git-dir", str(w.bare), "cat-file", "blob", f"{result}:{path}"],
-                capture_output=True,
-                check=True,
-            ).stdout
+            blob = read_blob(w.bare, result, path)
             assert blob == (subject / path).read_bytes()
     # The patch turns baseCommit into that tree.
     check = tmp_path / "check"
@@ -278,3 +286,74 @@ async def test_a_write_side_that_recovers_within_the_retry_budget_gives_succeede
     assert done.terminal["status"] == "succeeded"
     assert changed_event(done)["pushed"] is True
     assert injected  # it did fail before it recovered
+
+
+async def wait_event(stack: LocalStack, job: dict[str, Any], type: str) -> None:
+    def seen() -> bool:
+        return any(e["type"] == type for e in stack.manager.events(job["runId"], job["attemptId"]))
+
+    await stack.manager.wait_until(seen)
+
+
+async def test_a_runner_restarted_after_a_mid_turn_kill_captures_and_pushes_the_partial_change(
+    tmp_path: Path,
+) -> None:
+    steps = [
+        {"kind": "function_call", "name": "exec_command", "arguments": {"cmd": "echo p > p.txt"}},
+        {"kind": "hang"},
+    ]
+    async with world(tmp_path, steps) as w:
+        job = demo_job("Edit, then hang.")
+        w.stack.manager.add_job(job, heartbeat_interval_seconds=1)
+        env = w.stack.runner_env(job["runnerJobId"])
+        with anyio.fail_after(120):
+            async with w.stack.runner_process(env) as first:
+                await w.stack.model.wait_for_request(2)
+                first.send_signal(signal.SIGKILL)
+            async with w.stack.runner_process(env) as second:
+                pass
+        terminal = w.stack.manager.terminal(job["runId"], job["attemptId"])
+        events = w.stack.manager.events(job["runId"], job["attemptId"])
+        ref = f"refs/agentrun/runs/{job['runId']}/{job['attemptId']}"
+        pushed = w.mirror.ref(SUBJECT, ref)
+
+    assert second.returncode == 0
+    assert terminal is not None
+    assert terminal["failureKind"] == "runner-interrupted"
+    [changed] = of_type(events, "workspace.changed")
+    assert [f["path"] for f in changed["data"]["files"]] == ["p.txt"]
+    assert pushed == changed["data"]["resultCommit"] == terminal["workspace"]["resultCommit"]
+
+
+async def test_a_runner_killed_during_the_patch_upload_publishes_the_same_result_once_restarted(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path, shell("echo x > x.txt")) as w:
+        job = demo_job("Edit.")
+        w.stack.manager.add_job(job, heartbeat_interval_seconds=1)
+        stall = w.stack.manager.knobs.add_latency(
+            60, method="POST", path_pattern="/api/v1/runs/*/artifacts"
+        )
+        ref = f"refs/agentrun/runs/{job['runId']}/{job['attemptId']}"
+        env = w.stack.runner_env(job["runnerJobId"])
+        with anyio.fail_after(120):
+            async with w.stack.runner_process(env) as first:
+                # Heartbeats change the manager's state every second: re-checked as often.
+                await w.stack.manager.wait_until(lambda: w.mirror.ref(SUBJECT, ref) is not None)
+                first_push = w.mirror.ref(SUBJECT, ref)
+                await anyio.sleep(0.5)  # the upload is now stalled at the manager
+                first.send_signal(signal.SIGKILL)
+            w.stack.manager.knobs.latencies.remove(stall)
+            async with w.stack.runner_process(env) as second:
+                pass
+        terminal = w.stack.manager.terminal(job["runId"], job["attemptId"])
+        events = w.stack.manager.events(job["runId"], job["attemptId"])
+        artifacts = w.stack.manager.artifacts(job["runId"], job["attemptId"])
+
+    assert second.returncode == 0
+    assert terminal is not None
+    assert terminal["status"] == "succeeded"
+    [changed] = of_type(events, "workspace.changed")
+    assert changed["data"]["resultCommit"] == first_push  # the same commit, not a new capture
+    assert [a.name for a in artifacts] == ["workspace.patch"]
+    assert terminal["workspace"]["patchSha256"] == artifacts[0].sha256
