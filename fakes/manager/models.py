@@ -36,6 +36,9 @@ def _check_commit(value: str | None) -> str | None:
 Timestamp = Annotated[str, AfterValidator(_check_time)]
 """An RFC 3339 UTC time with milliseconds (contract preamble), kept as sent."""
 
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""A SHA-256 digest as 64 lower-case hex digits (§12 `sha256`)."""
+
 RunnerPhase = Literal[
     "waiting-runner",
     "waiting-model",
@@ -248,3 +251,22 @@ class TerminalRequest(RequestModel):
         elif self.failureKind is None:
             raise ValueError(f"failureKind is required when status is {self.status} (§7)")
         return self
+
+
+# §12 artifacts ----------------------------------------------------------------------
+
+
+class ArtifactRequest(RequestModel):
+    """§12 `POST /runs/{runId}/artifacts` body, e.g. the `workspace.patch` upload.
+
+    Only the shapes are checked here; whether `contentBase64` decodes to `sizeBytes`
+    bytes whose SHA-256 is `sha256` is the artifact shelf's check (400 artifact-invalid).
+    """
+
+    leaseId: NonEmptyStr
+    attemptId: NonEmptyStr
+    name: NonEmptyStr
+    mediaType: NonEmptyStr
+    sha256: Sha256Hex
+    sizeBytes: NonNegativeInt
+    contentBase64: str
