@@ -1,9 +1,10 @@
-"""The fake manager's artifact shelf: §12 uploads and their integrity rules.
+"""The fake manager's artifact shelf: §12 uploads, their integrity rules, and the §7 check.
 
 An upload is decoded and verified (base64, `sizeBytes`, `sha256`) before anything is
 kept, and is idempotent by (`attemptId`, `name`, `sha256`). The shelf knows no leases:
 the store hands it a `leased` check that raises exactly as the §3 events route does,
 so an upload under a lost lease or for a cancelled attempt gets the same 409/410.
+The terminal report's `workspace.patchSha256` must name a stored `workspace.patch`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from typing import Any, Protocol
 from fakes.manager.clock import Clock, format_time
 from fakes.manager.errors import ApiError
 from fakes.manager.jobs import new_id
-from fakes.manager.models import ArtifactRequest
+from fakes.manager.models import ArtifactRequest, WorkspaceResult
 
 DEFAULT_MAX_ARTIFACT_BYTES = 8 * 1024 * 1024
 """§12: a patch of more than 8 MiB decoded is not uploaded; the fake refuses it (413)."""
+
+PATCH_NAME = "workspace.patch"
+"""§12: the artifact name of the workspace diff that `patchSha256` refers to."""
 
 
 @dataclass(frozen=True)
@@ -210,3 +214,45 @@ class ArtifactShelf:
         if stored is None or stored.run_id != run_id:
             raise ApiError(404, "artifact-not-found", f"run {run_id} has no artifact {artifact_id}")
         return stored
+
+    # -- §7 -------------------------------------------------------------------------
+
+    def check_workspace(
+        self,
+        run_id: str,
+        attempt_id: str,
+        workspace: WorkspaceResult | None,
+        job_workspace: object,
+    ) -> None:
+        """§7/§12 rules of a terminal's `workspace` that need the run's state.
+
+        Args:
+            run_id: the run.
+            attempt_id: the attempt reporting.
+            workspace: the terminal's `workspace` (None when null or absent).
+            job_workspace: the claimed job's `workspace` (None when it has none).
+
+        Raises:
+            ApiError: 400 invalid-request (a workspace result for a job without a
+                workspace; `resultRef` not `refs/agentrun/runs/{runId}/{attemptId}`);
+                400 artifact-missing (`patchSha256` names no stored `workspace.patch`).
+        """
+        if workspace is None:
+            return
+        if job_workspace is None:
+            raise ApiError(400, "invalid-request", "workspace must be null: the job has none (§7)")
+        expected_ref = f"refs/agentrun/runs/{run_id}/{attempt_id}"
+        if workspace.resultRef is not None and workspace.resultRef != expected_ref:
+            raise ApiError(
+                400, "invalid-request", f"workspace.resultRef must be {expected_ref} (§12)"
+            )
+        if workspace.patchSha256 is None:
+            return
+        patch = self.get(run_id, attempt_id, PATCH_NAME)
+        if patch is None or patch.sha256 != workspace.patchSha256:
+            raise ApiError(
+                400,
+                "artifact-missing",
+                f"workspace.patchSha256 names no {PATCH_NAME} stored for attempt {attempt_id}",
+                field="workspace.patchSha256",
+            )

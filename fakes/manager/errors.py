@@ -10,6 +10,7 @@ Codes (status → code, source):
     400 invalid-json               body is not a JSON object (§8)
     400 invalid-request            schema violation, unknown field, bad query (preamble, §2-§7, §12)
     400 artifact-invalid{field}    contentBase64/sizeBytes/sha256 not consistent (§12, fake's code)
+    400 artifact-missing{field}    terminal patchSha256 names no stored workspace.patch (fake)
     401 unauthorized               missing or wrong bearer token (§1)
     404 not-found / 405 method-not-allowed   no such route
     404 job-not-found              §2

@@ -362,7 +362,8 @@ class Store:
 
         Raises:
             ApiError: 409 terminal-conflict, 409 events-missing / last-seq-mismatch,
-                400 commandId or sessionId not the job's, 409 lease-lost,
+                400 commandId or sessionId not the job's, 400 a `workspace` off §12
+                (see `ArtifactShelf.check_workspace`), 409 lease-lost,
                 410 attempt-cancelled, 404 unknown run/attempt.
         """
         if run_id not in self.commands:
@@ -378,6 +379,8 @@ class Store:
             raise ApiError(400, "invalid-request", "commandId is not the job's command")
         if request.session.sessionId != (attempt.job.get("session") or {}).get("sessionId"):
             raise ApiError(400, "invalid-request", "session.sessionId is not the job's session")
+        job_workspace = attempt.job.get("workspace")
+        self.artifacts.check_workspace(run_id, attempt.attempt_id, request.workspace, job_workspace)
         acked = len(attempt.events)
         if request.lastSeq > acked:
             raise ApiError(
