@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from fakes.manager.artifacts import DEFAULT_MAX_ARTIFACT_BYTES
 from fakes.manager.server import serve_fake_manager
 
 
@@ -32,6 +33,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--lease-ttl-seconds", type=int, default=30)
     parser.add_argument("--heartbeat-interval-seconds", type=int, default=10)
+    parser.add_argument(
+        "--max-artifact-bytes",
+        type=int,
+        default=DEFAULT_MAX_ARTIFACT_BYTES,
+        help="largest decoded artifact accepted (§12; default 8 MiB)",
+    )
     parser.add_argument("--no-check", action="store_true", help="serve jobs unvalidated")
     return parser.parse_args(argv)
 
@@ -42,7 +49,9 @@ async def _serve(args: argparse.Namespace) -> None:
     for path in args.job:
         loaded = json.loads(path.read_text())
         jobs.extend(loaded if isinstance(loaded, list) else [loaded])
-    async with serve_fake_manager(token, host=args.host, port=args.port) as manager:
+    async with serve_fake_manager(
+        token, host=args.host, port=args.port, max_artifact_bytes=args.max_artifact_bytes
+    ) as manager:
         print(manager.url, flush=True)
         for job in jobs:
             runner_job_id = manager.add_job(

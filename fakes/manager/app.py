@@ -1,9 +1,10 @@
-"""The routes of the fake manager (contract §2-§7) as a Starlette app over a `Store`.
+"""The routes of the fake manager (contract §2-§7, §12) as a Starlette app over a `Store`.
 
 Each route parses the body strictly (JSON object, then a request model that forbids
 unknown fields), hands it to the store, and returns the store's answer; every refusal
 is an `ApiError` turned into a §8 body by one exception handler. Only the §5 long poll
-waits, on the store's change signal, bounded by `waitSeconds`.
+waits, on the store's change signal, bounded by `waitSeconds`. Two GET routes that are
+not the runner's (operators, the demo) list a run's artifacts and serve one's bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from fakes.manager.errors import ApiError, error_body
 from fakes.manager.models import (
+    ArtifactRequest,
     ClaimRequest,
     DeliveryRequest,
     EventsRequest,
@@ -35,6 +37,8 @@ MAX_BATCH_BYTES = 1024 * 1024
 """§3: at most 1 MiB per request body."""
 COMMAND_QUERY_PARAMS = frozenset({"leaseId", "after", "waitSeconds"})
 """§5 query parameters; any other is a 400 like an unknown body field."""
+ARTIFACT_LIST_QUERY_PARAMS = frozenset({"attemptId"})
+"""Query parameters of the operator's artifact listing."""
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -94,6 +98,38 @@ def build_app(store: Store, *, max_wait_seconds: float = 60.0) -> Starlette:
         parsed = _parse(TerminalRequest, body)
         return JSONResponse(store.terminal(request.path_params["runId"], parsed, body))
 
+    async def upload_artifact(request: Request) -> Response:
+        raw = await request.body()
+        limit = store.artifacts.max_body_bytes
+        if len(raw) > limit:
+            raise ApiError(
+                413,
+                "artifact-too-large",
+                f"{len(raw)} bytes of body; an artifact body is at most {limit} (§12)",
+                maxBytes=store.artifacts.max_artifact_bytes,
+            )
+        parsed = _parse(ArtifactRequest, _loads_object(raw))
+        stored = store.artifacts.upload(request.path_params["runId"], parsed)
+        store.changed.notify()
+        return JSONResponse({"artifactId": stored.artifact_id})
+
+    async def list_artifacts(request: Request) -> Response:
+        run_id = request.path_params["runId"]
+        attempt_id = _artifact_query(request)
+        if run_id not in store.commands:
+            raise ApiError(404, "run-not-found", f"no run {run_id}")
+        found = [
+            a.metadata()
+            for a in store.artifacts.of_run(run_id)
+            if attempt_id is None or a.attempt_id == attempt_id
+        ]
+        return JSONResponse({"artifacts": found})
+
+    async def artifact_content(request: Request) -> Response:
+        run_id = request.path_params["runId"]
+        stored = store.artifacts.by_id(run_id, request.path_params["artifactId"])
+        return Response(stored.content, headers={"content-type": stored.media_type})
+
     routes = [
         Route("/api/v1/runner-jobs/{runnerJobId}/claim", claim, methods=["POST"]),
         Route("/api/v1/runs/{runId}/events", events, methods=["POST"]),
@@ -101,6 +137,9 @@ def build_app(store: Store, *, max_wait_seconds: float = 60.0) -> Starlette:
         Route("/api/v1/runs/{runId}/commands", commands, methods=["GET"]),
         Route("/api/v1/commands/{commandId}/delivery", delivery, methods=["POST"]),
         Route("/api/v1/runs/{runId}/terminal", terminal, methods=["POST"]),
+        Route("/api/v1/runs/{runId}/artifacts", upload_artifact, methods=["POST"]),
+        Route("/api/v1/runs/{runId}/artifacts", list_artifacts, methods=["GET"]),
+        Route("/api/v1/runs/{runId}/artifacts/{artifactId}", artifact_content, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,
@@ -148,6 +187,16 @@ def _parse(model: type[M], body: dict[str, Any]) -> M:
         ]
         summary = "; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:5])
         raise ApiError(400, "invalid-request", summary, problems=problems) from exc
+
+
+def _artifact_query(request: Request) -> str | None:
+    """The listing's optional `attemptId` filter; 400 on any other or a repeated one."""
+    items = request.query_params.multi_items()
+    names = [name for name, _ in items]
+    unknown = sorted(set(names) - ARTIFACT_LIST_QUERY_PARAMS)
+    if unknown or len(names) != len(set(names)):
+        raise ApiError(400, "invalid-request", f"only one attemptId may be given: {names}")
+    return dict(items).get("attemptId")
 
 
 def _command_query(request: Request, max_wait_seconds: float) -> tuple[str, int, float]:

@@ -8,20 +8,24 @@ the fake's own choice and marked so below.
 Codes (status → code, source):
 
     400 invalid-json               body is not a JSON object (§8)
-    400 invalid-request            schema violation, unknown field, bad query (preamble, §2-§7)
+    400 invalid-request            schema violation, unknown field, bad query (preamble, §2-§7, §12)
+    400 artifact-invalid{field}    contentBase64/sizeBytes/sha256 not consistent (§12, fake's code)
+    400 artifact-missing{field}    terminal patchSha256 names no stored workspace.patch (fake)
     401 unauthorized               missing or wrong bearer token (§1)
     404 not-found / 405 method-not-allowed   no such route
     404 job-not-found              §2
-    404 run-not-found, attempt-not-found, command-not-found   (fake's choice)
+    404 run-not-found, attempt-not-found, command-not-found, artifact-not-found (fake's choice)
     409 already-claimed            §2
     409 seq-conflict, seq-gap{ackedSeq}, lease-lost          §3/§4
-    409 attempt-finished           new events after the terminal status (fake's choice)
+    409 attempt-finished           new events or artifacts after the terminal (fake's choice)
+    409 artifact-conflict{artifactId}  same attempt and name, another sha256 (§12)
     409 delivery-state-conflict{currentState}   backwards delivery transition (§6, fake's code)
     409 events-missing{ackedSeq}   terminal before events 1..lastSeq are stored (§7, fake's code)
     409 last-seq-mismatch{ackedSeq}  terminal lastSeq below the stored events (fake's choice)
     409 terminal-conflict          §7
     410 job-cancelled, attempt-cancelled                     §2/§3
     413 batch-too-large, event-too-large                     §3 (fake's codes)
+    413 artifact-too-large{maxBytes}   decoded artifact over the limit, 8 MiB (§12, fake's code)
 """
 
 from __future__ import annotations

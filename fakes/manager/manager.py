@@ -15,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from fakes.manager.app import build_app
+from fakes.manager.artifacts import DEFAULT_MAX_ARTIFACT_BYTES, StoredArtifact
 from fakes.manager.clock import Clock
 from fakes.manager.frontdoor import FrontDoor
 from fakes.manager.jobs import JobSpec
@@ -36,6 +37,8 @@ class FakeManager:
         knobs: transport fault knobs (a fresh `Knobs()` if None).
         clock: the fake clock leases expire on (a fresh `Clock()` if None).
         max_wait_seconds: the cap on a §5 long poll's `waitSeconds`.
+        max_artifact_bytes: the largest decoded §12 artifact accepted (8 MiB by
+            default); a larger upload is 413 `artifact-too-large`.
 
     Attributes:
         url: the base URL once served (e.g. "http://127.0.0.1:41234"), else "".
@@ -52,12 +55,13 @@ class FakeManager:
         knobs: Knobs | None = None,
         clock: Clock | None = None,
         max_wait_seconds: float = 60.0,
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
     ) -> None:
         self.url = ""
         self.knobs = knobs or Knobs()
         self.clock = clock or Clock()
         self.requests: list[RecordedRequest] = []
-        self._store = Store(self.clock)
+        self._store = Store(self.clock, max_artifact_bytes)
         self.app: ASGIApp = FrontDoor(
             build_app(self._store, max_wait_seconds=max_wait_seconds),
             token=token,
@@ -135,6 +139,16 @@ class FakeManager:
     def terminal(self, run_id: str, attempt_id: str) -> dict[str, Any] | None:
         """The accepted §7 terminal body of an attempt, or None."""
         return self._attempt(run_id, attempt_id).terminal
+
+    def artifacts(self, run_id: str, attempt_id: str) -> list[StoredArtifact]:
+        """The §12 artifacts stored for an attempt, in upload order (repeats once)."""
+        self._attempt(run_id, attempt_id)
+        return self._store.artifacts.of_attempt(run_id, attempt_id)
+
+    def artifact(self, run_id: str, attempt_id: str, name: str) -> StoredArtifact | None:
+        """The attempt's §12 artifact called `name` (e.g. "workspace.patch"), or None."""
+        self._attempt(run_id, attempt_id)
+        return self._store.artifacts.get(run_id, attempt_id, name)
 
     def lease(self, run_id: str, attempt_id: str) -> dict[str, Any] | None:
         """The attempt's lease: `{"leaseId", "expiresAt", "runnerId", "live"}`, or None."""

@@ -20,6 +20,8 @@ NonEmptyStr = Annotated[str, Field(min_length=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
+RESULT_REF_PREFIX = "refs/agentrun/runs/"
+"""§12: the workspace result commit is pushed under this prefix, never to a branch."""
 
 
 def _check_time(value: str) -> str:
@@ -33,8 +35,20 @@ def _check_commit(value: str | None) -> str | None:
     return value
 
 
+def _check_result_ref(value: str | None) -> str | None:
+    if value is not None and not value.startswith(RESULT_REF_PREFIX):
+        raise ValueError(f"resultRef must be null or start with {RESULT_REF_PREFIX} (§12)")
+    return value
+
+
 Timestamp = Annotated[str, AfterValidator(_check_time)]
 """An RFC 3339 UTC time with milliseconds (contract preamble), kept as sent."""
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""A SHA-256 digest as 64 lower-case hex digits (§12 `sha256`, `patchSha256`)."""
+
+CommitId = Annotated[str, Field(pattern=r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")]
+"""A full git object id: 40 lower-case hex digits (SHA-1) or 64 (SHA-256 repositories)."""
 
 RunnerPhase = Literal[
     "waiting-runner",
@@ -55,6 +69,7 @@ DeliveryState = Literal["received", "forwarded", "accepted", "rejected"]
 FailureKindName = Literal[
     "boot-commit-invalid",
     "boot-fetch-failed",
+    "boot-commit-not-found",
     "job-spec-invalid",
     "secret-missing",
     "backend-config-invalid",
@@ -83,9 +98,14 @@ FailureKindName = Literal[
     "cancelled",
     "runner-interrupted",
     "lease-lost",
+    "workspace-publish-failed",
     "runner-internal-error",
 ]
-"""The §10 table, copied from the contract text (not from `contract.failures`)."""
+"""The §10 table, copied from the contract text (not from `contract.failures`).
+
+Left out: the kinds §10 says only ever go to stderr (`runner-env-invalid`,
+`claim-refused`, `manager-unreachable`), since no terminal report can carry them.
+"""
 
 
 class RequestModel(BaseModel):
@@ -222,8 +242,34 @@ class SessionRef(RequestModel):
     threadId: str | None
 
 
+class WorkspaceResult(RequestModel):
+    """§7 `workspace`, the §12 result: what the turn changed and where it was kept.
+
+    `resultRef` is null when nothing was pushed; `patchSha256` is null when no patch
+    was uploaded (e.g. over 8 MiB). No change means no commit: `resultCommit` is then
+    `baseCommit`; a change means a new commit whose parent is `baseCommit`.
+    """
+
+    baseCommit: CommitId
+    resultCommit: CommitId
+    changed: bool
+    resultRef: Annotated[str | None, AfterValidator(_check_result_ref)]
+    patchSha256: Sha256Hex | None
+
+    @model_validator(mode="after")
+    def _result_commit_follows_changed(self) -> WorkspaceResult:
+        if self.changed and self.resultCommit == self.baseCommit:
+            raise ValueError("changed is true but resultCommit is baseCommit (§12)")
+        if not self.changed and self.resultCommit != self.baseCommit:
+            raise ValueError("changed is false, so resultCommit must be baseCommit (§12)")
+        return self
+
+
 class TerminalRequest(RequestModel):
-    """§7 request body; `failureKind` is set iff `status != "succeeded"`."""
+    """§7 request body; `failureKind` is set iff `status != "succeeded"`.
+
+    `workspace` may be null or absent (no workspace, or the turn never started).
+    """
 
     leaseId: NonEmptyStr
     attemptId: NonEmptyStr
@@ -235,6 +281,7 @@ class TerminalRequest(RequestModel):
     session: SessionRef
     turnId: str | None
     usage: Usage | None
+    workspace: WorkspaceResult | None = None
     lastSeq: NonNegativeInt
     durationMs: NonNegativeInt
 
@@ -248,3 +295,22 @@ class TerminalRequest(RequestModel):
         elif self.failureKind is None:
             raise ValueError(f"failureKind is required when status is {self.status} (§7)")
         return self
+
+
+# §12 artifacts ----------------------------------------------------------------------
+
+
+class ArtifactRequest(RequestModel):
+    """§12 `POST /runs/{runId}/artifacts` body, e.g. the `workspace.patch` upload.
+
+    Only the shapes are checked here; whether `contentBase64` decodes to `sizeBytes`
+    bytes whose SHA-256 is `sha256` is the artifact shelf's check (400 artifact-invalid).
+    """
+
+    leaseId: NonEmptyStr
+    attemptId: NonEmptyStr
+    name: NonEmptyStr
+    mediaType: NonEmptyStr
+    sha256: Sha256Hex
+    sizeBytes: NonNegativeInt
+    contentBase64: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from fakes.manager.artifacts import DEFAULT_MAX_ARTIFACT_BYTES
 from fakes.manager.clock import Clock
 from fakes.manager.knobs import Knobs
 from fakes.manager.manager import FakeManager
@@ -26,6 +27,7 @@ async def serve_fake_manager(
     port: int = 0,
     clock: Clock | None = None,
     max_wait_seconds: float = 60.0,
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
     shutdown_timeout_seconds: float = 5.0,
 ) -> AsyncIterator[FakeManager]:
     """Serve a fresh `FakeManager` on `host:port` for the duration of the block.
@@ -42,13 +44,20 @@ async def serve_fake_manager(
         port: the port; 0 picks a free one (see `mgr.url`).
         clock: the fake clock (fresh if None).
         max_wait_seconds: cap on a §5 long poll's `waitSeconds`.
+        max_artifact_bytes: the largest decoded §12 artifact accepted (else 413).
         shutdown_timeout_seconds: how long a graceful stop may take before uvicorn is
             cancelled.
 
     Yields:
         The served manager; `mgr.url` is e.g. "http://127.0.0.1:41234".
     """
-    manager = FakeManager(token, knobs=knobs, clock=clock, max_wait_seconds=max_wait_seconds)
+    manager = FakeManager(
+        token,
+        knobs=knobs,
+        clock=clock,
+        max_wait_seconds=max_wait_seconds,
+        max_artifact_bytes=max_artifact_bytes,
+    )
     async with serve_asgi(
         manager.app,
         host=host,

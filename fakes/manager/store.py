@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from fakes.manager.artifacts import DEFAULT_MAX_ARTIFACT_BYTES, ArtifactShelf
 from fakes.manager.clock import Clock, format_time
 from fakes.manager.errors import ApiError
 from fakes.manager.jobs import new_id
@@ -110,9 +111,9 @@ class Attempt:
 
 
 class Store:
-    """All runner jobs, commands and deliveries of one fake manager."""
+    """All runner jobs, commands, deliveries and artifacts (§12) of one fake manager."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES) -> None:
         self.clock = clock
         self.changed = ChangeSignal()
         self.subscribers = Subscribers()
@@ -123,6 +124,7 @@ class Store:
         self.command_run: dict[str, str] = {}
         self.delivery_state: dict[str, str] = {}
         self.deliveries: dict[str, list[RecordedDelivery]] = {}
+        self.artifacts = ArtifactShelf(self._leased, clock, max_artifact_bytes)
 
     # -- set-up and knobs (called by tests) --------------------------------------------
 
@@ -166,7 +168,7 @@ class Store:
     # -- lookups shared by the routes -------------------------------------------------
 
     def _leased(self, run_id: str, attempt_id: str, lease_id: str) -> Attempt:
-        """The attempt a request under `lease_id` may act on (§3/§4/§7 errors)."""
+        """The attempt a request under `lease_id` may act on (§3/§4/§7/§12 errors)."""
         if run_id not in self.commands:
             raise ApiError(404, "run-not-found", f"no run {run_id}")
         attempt = self.by_attempt.get((run_id, attempt_id))
@@ -360,7 +362,8 @@ class Store:
 
         Raises:
             ApiError: 409 terminal-conflict, 409 events-missing / last-seq-mismatch,
-                400 commandId or sessionId not the job's, 409 lease-lost,
+                400 commandId or sessionId not the job's, 400 a `workspace` off §12
+                (see `ArtifactShelf.check_workspace`), 409 lease-lost,
                 410 attempt-cancelled, 404 unknown run/attempt.
         """
         if run_id not in self.commands:
@@ -376,6 +379,8 @@ class Store:
             raise ApiError(400, "invalid-request", "commandId is not the job's command")
         if request.session.sessionId != (attempt.job.get("session") or {}).get("sessionId"):
             raise ApiError(400, "invalid-request", "session.sessionId is not the job's session")
+        job_workspace = attempt.job.get("workspace")
+        self.artifacts.check_workspace(run_id, attempt.attempt_id, request.workspace, job_workspace)
         acked = len(attempt.events)
         if request.lastSeq > acked:
             raise ApiError(

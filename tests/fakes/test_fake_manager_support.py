@@ -6,6 +6,8 @@ so each test states only what it changes.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,7 +16,14 @@ from typing import Any
 
 import httpx
 
-from fakes.manager import FakeManager, Knobs, example_job, format_time, serve_fake_manager
+from fakes.manager import (
+    DEFAULT_MAX_ARTIFACT_BYTES,
+    FakeManager,
+    Knobs,
+    example_job,
+    format_time,
+    serve_fake_manager,
+)
 
 TOKEN = "test-token-4b1d"
 API = "/api/v1"
@@ -105,6 +114,26 @@ def delivery_body(lease_id: str, state: str, **detail: Any) -> dict[str, Any]:
     return {"leaseId": lease_id, "state": state, "time": now_text(), "detail": detail}
 
 
+def artifact_body(
+    lease_id: str,
+    attempt_id: str,
+    content: bytes = b"diff --git a/x b/x\n",
+    *,
+    name: str = "workspace.patch",
+    media_type: str = "text/x-diff",
+) -> dict[str, Any]:
+    """A valid §12 artifact upload body carrying `content`."""
+    return {
+        "leaseId": lease_id,
+        "attemptId": attempt_id,
+        "name": name,
+        "mediaType": media_type,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "sizeBytes": len(content),
+        "contentBase64": base64.b64encode(content).decode(),
+    }
+
+
 def error_code(response: httpx.Response) -> str:
     """The §8 `error.code` of a response (asserting the body has the §8 shape)."""
     body = response.json()
@@ -158,10 +187,14 @@ async def harness(
     knobs: Knobs | None = None,
     *,
     max_wait_seconds: float = 60.0,
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
     **job_options: Any,
 ) -> AsyncIterator[Harness]:
     """Serve a fake manager with one `example_job(**job_options)` and a client for it."""
-    async with serve_fake_manager(TOKEN, knobs, max_wait_seconds=max_wait_seconds) as mgr:
+    served = serve_fake_manager(
+        TOKEN, knobs, max_wait_seconds=max_wait_seconds, max_artifact_bytes=max_artifact_bytes
+    )
+    async with served as mgr:
         job = example_job(**job_options)
         mgr.add_job(job)
         headers = {"Authorization": f"Bearer {TOKEN}"}
