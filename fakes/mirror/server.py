@@ -7,7 +7,13 @@ in its constructor, so it is ready as soon as `serve_git_mirror` yields, without
 sleeping. Every request is logged (tests count fetches as POSTs to `git-upload-pack` per
 repository) and a knob makes requests fail (the next N requests, or one repository
 "down"). `uploadpack.allowAnySHA1InWant` is on, so a fetch by commit id works as on the
-cluster's mirror.
+cluster's mirror, also of a commit only `refs/agentrun/**` reaches (which the read side
+does not advertise while `GitMirror.hide_agentrun_refs` is on).
+
+A second server on another port, the write side (`fakes.mirror.write`), serves only
+`git-receive-pack` over the same repositories, behind an optional bearer token and the
+`pre-receive` hook of `fakes.mirror.hook`; the read side refuses pushes
+(`http.receivepack=false`).
 
 Repositories are bare repos under `root`, served at `{base_url}/{relative path}`, e.g.
 `root/OWNER/REPO.git` is `{base_url}/OWNER/REPO.git` (see `fakes.mirror.repos.make_repo`).
@@ -29,7 +35,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import anyio
 import anyio.to_thread
 
-from fakes.mirror.state import GitMirror, MirrorRequest
+from fakes.mirror.hook import hook_env, install_hooks, remove_hooks
+from fakes.mirror.state import GitMirror, MirrorRequest, RefUpdate, Side
+from fakes.mirror.write import (
+    bearer_matches,
+    is_receive_pack_request,
+    receive_pack_updates,
+    write_config,
+)
 
 __all__ = ["GitMirror", "GitMirrorServer", "MirrorRequest", "serve_git_mirror"]
 
@@ -45,16 +58,25 @@ _SERVER_GIT_CONFIG = {
     "uploadpack.allowFilter": "true",
     "http.receivepack": "false",
 }
+_PLAIN = [("Content-Type", "text/plain")]
+_Response = tuple[int, list[tuple[str, str]], bytes]
+"""An answer as (status, headers, body); it is logged before it is sent, so a client
+that has its answer always finds its request in `GitMirror.requests`."""
 
 
 class _MirrorHTTPServer(ThreadingHTTPServer):
+    """One side of the mirror; `mirror` and `git_config` are set before it serves."""
+
     daemon_threads = False
     block_on_close = True
+    mirror: GitMirror
 
-    def __init__(self, mirror_root: Path) -> None:
+    def __init__(self, side: Side) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         host, port = self.server_address[:2]
-        self.mirror = GitMirror(mirror_root, f"http://{host!s}:{port}")
+        self.url = f"http://{host!s}:{port}"
+        self.side = side
+        self.git_config: dict[str, str] = {}
         self.children: set[subprocess.Popen[bytes]] = set()
         self.children_lock = threading.Lock()
         self.closing = False
@@ -85,18 +107,72 @@ class _Handler(BaseHTTPRequestHandler):
         if rest in ("/git-upload-pack", "/git-receive-pack"):
             service = rest[1:]
         body = self._read_body()
+        encoding = self.headers.get("Content-Encoding", "")
+        if self.server.side == "write":
+            self._serve_write(path, split.query, repo, rest, service, body)
+            return
         injected = mirror._injected_failure(repo)
+        response: _Response
         if injected is not None:
-            self._answer(injected, [("Content-Type", "text/plain")], b"injected failure\n")
-            status, was_injected = injected, True
+            response = (injected, _PLAIN, b"injected failure\n")
         else:
-            status, was_injected = self._run_backend(path, split.query, body), False
+            config = dict(self.server.git_config)
+            if mirror.hide_agentrun_refs:
+                config["uploadpack.hideRefs"] = "refs/agentrun"
+            response = self._run_backend(path, split.query, body, config)
         command: str | None = None
         if self.command == "POST" and service == "git-upload-pack":
-            command = _upload_pack_command(body, self.headers.get("Content-Encoding", ""))
+            command = _upload_pack_command(body, encoding)
         mirror._record(
-            MirrorRequest(self.command, path, repo, service, status, was_injected, command)
+            MirrorRequest(
+                self.command, path, repo, service, response[0], injected is not None, command
+            )
         )
+        self._answer(*response)
+
+    def _serve_write(
+        self,
+        path: str,
+        query: str,
+        repo: str | None,
+        rest: str,
+        service: str | None,
+        body: bytes,
+    ) -> None:
+        """Failure knobs, then the token (401), then the route (404), then receive-pack."""
+        mirror = self.server.mirror
+        authorized = bearer_matches(self.headers.get("Authorization"), mirror.write_token)
+        injected = mirror._injected_write_failure()
+        response: _Response
+        if injected is not None:
+            response = (injected, _PLAIN, b"injected failure\n")
+        elif not authorized:
+            response = (401, [*_PLAIN, ("WWW-Authenticate", "Bearer")], b"unauthorized\n")
+        elif repo is None or not is_receive_pack_request(self.command, rest, service):
+            response = (404, _PLAIN, b"the write side serves only git-receive-pack\n")
+        else:
+            env = hook_env(
+                reject_outside_agentrun=mirror.reject_outside_agentrun,
+                create_only=mirror.create_only,
+            )
+            response = self._run_backend(path, query, body, self.server.git_config, env)
+        updates: tuple[RefUpdate, ...] = ()
+        if self.command == "POST" and service == "git-receive-pack":
+            updates = receive_pack_updates(body, self.headers.get("Content-Encoding", ""))
+        mirror._record(
+            MirrorRequest(
+                self.command,
+                path,
+                repo,
+                service,
+                response[0],
+                injected is not None,
+                side="write",
+                authorized=authorized,
+                updates=updates,
+            )
+        )
+        self._answer(*response)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -112,7 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _cgi_env(self, path: str, query: str, body: bytes) -> dict[str, str]:
+    def _cgi_env(
+        self, path: str, query: str, body: bytes, git_config: dict[str, str]
+    ) -> dict[str, str]:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GIT_PROJECT_ROOT": str(self.server.mirror.root),
@@ -136,20 +214,27 @@ class _Handler(BaseHTTPRequestHandler):
             value = self.headers.get(header)
             if value:
                 env[var] = value
-        env["GIT_CONFIG_COUNT"] = str(len(_SERVER_GIT_CONFIG))
-        for index, (key, value) in enumerate(_SERVER_GIT_CONFIG.items()):
+        env["GIT_CONFIG_COUNT"] = str(len(git_config))
+        for index, (key, value) in enumerate(git_config.items()):
             env[f"GIT_CONFIG_KEY_{index}"] = key
             env[f"GIT_CONFIG_VALUE_{index}"] = value
         return env
 
-    def _run_backend(self, path: str, query: str, body: bytes) -> int:
+    def _run_backend(
+        self,
+        path: str,
+        query: str,
+        body: bytes,
+        git_config: dict[str, str],
+        extra_env: dict[str, str] | None = None,
+    ) -> _Response:
         server = self.server
         proc = subprocess.Popen(
             ["git", "http-backend"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=self._cgi_env(path, query, body),
+            env={**self._cgi_env(path, query, body, git_config), **(extra_env or {})},
         )
         with server.children_lock:
             if server.closing:
@@ -161,17 +246,13 @@ class _Handler(BaseHTTPRequestHandler):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
-                self._answer(504, [("Content-Type", "text/plain")], b"backend timeout\n")
-                return 504
+                return 504, _PLAIN, b"backend timeout\n"
         finally:
             with server.children_lock:
                 server.children.discard(proc)
         if proc.returncode != 0 and not out:
-            self._answer(500, [("Content-Type", "text/plain")], b"backend failed\n")
-            return 500
-        status, headers, payload = _parse_cgi_output(out)
-        self._answer(status, headers, payload)
-        return status
+            return 500, _PLAIN, b"backend failed\n"
+        return _parse_cgi_output(out)
 
     def _answer(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
         try:
@@ -225,23 +306,43 @@ def _parse_cgi_output(out: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
 class GitMirrorServer:
     """The mirror with a synchronous lifecycle (for callers outside an event loop).
 
-    Binds 127.0.0.1 port 0 on construction (ready at once); `close()` stops it within
-    `SHUTDOWN_TIMEOUT_SECONDS`. Prefer `serve_git_mirror` in async code.
+    Binds 127.0.0.1 port 0 on construction, one port per side (ready at once);
+    `close()` stops it within `SHUTDOWN_TIMEOUT_SECONDS` per side. Prefer
+    `serve_git_mirror` in async code.
 
     Args:
         root: the directory holding the bare repositories.
+        write: also serve the write side (`GitMirror.write_base_url`).
+        write_token: the bearer token the write side requires; None requires none.
     """
 
-    def __init__(self, root: Path) -> None:
-        self._server = _MirrorHTTPServer(root.resolve())
-        self.mirror = self._server.mirror
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-git-mirror",
-            daemon=True,
+    def __init__(self, root: Path, *, write: bool = True, write_token: str | None = None) -> None:
+        self._servers = [_MirrorHTTPServer("read")]
+        self._hooks_dir: Path | None = None
+        if write:
+            self._servers.append(_MirrorHTTPServer("write"))
+            self._hooks_dir = install_hooks()
+        read_side = self._servers[0]
+        self.mirror = GitMirror(
+            root.resolve(),
+            read_side.url,
+            write_base_url=self._servers[1].url if write else None,
+            write_token=write_token,
         )
-        self._thread.start()
+        read_side.git_config = dict(_SERVER_GIT_CONFIG)
+        if self._hooks_dir is not None:
+            self._servers[1].git_config = write_config(self._hooks_dir)
+        self._threads: list[threading.Thread] = []
+        for server in self._servers:
+            server.mirror = self.mirror
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"fake-git-mirror-{server.side}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
         self._closed = False
 
     def close(self) -> None:
@@ -249,36 +350,47 @@ class GitMirrorServer:
         if self._closed:
             return
         self._closed = True
-        self._server.shutdown()
-        with self._server.children_lock:
-            self._server.closing = True
-            for child in self._server.children:
-                child.kill()
-        self._server.server_close()
-        self._thread.join(SHUTDOWN_TIMEOUT_SECONDS)
+        for server in self._servers:
+            server.shutdown()
+            with server.children_lock:
+                server.closing = True
+                for child in server.children:
+                    child.kill()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(SHUTDOWN_TIMEOUT_SECONDS)
+        if self._hooks_dir is not None:
+            remove_hooks(self._hooks_dir)
 
 
 @asynccontextmanager
-async def serve_git_mirror(root: Path) -> AsyncIterator[GitMirror]:
+async def serve_git_mirror(
+    root: Path, *, write: bool = True, write_token: str | None = None
+) -> AsyncIterator[GitMirror]:
     """Serve the bare repositories under `root` over git smart HTTP on loopback.
 
     Usage::
 
-        async with serve_git_mirror(tmp_path / "mirror") as mirror:
+        async with serve_git_mirror(tmp_path / "mirror", write_token="t") as mirror:
             url = mirror.url_of("owner/repo")  # http://127.0.0.1:PORT/owner/repo.git
+            push_url = mirror.write_url_of("owner/repo")  # http://127.0.0.1:PORT2/...
             ...
             assert mirror.fetch_count("owner/repo") == 1
+            assert mirror.ref("owner/repo", "refs/agentrun/runs/r/a") == commit
 
     Args:
         root: directory of bare repos (`root/OWNER/REPO.git`); need not exist yet
             when repositories are added later, but must exist when requests arrive.
+        write: also serve the write side (receive-pack only) on a second port.
+        write_token: the bearer token every write request must carry
+            (`Authorization: Bearer <token>`, else 401); None requires none.
 
     Yields:
         The running `GitMirror` (bound to 127.0.0.1, port chosen by the OS).
 
     Shutdown is shielded from cancellation and bounded by `SHUTDOWN_TIMEOUT_SECONDS`.
     """
-    server = GitMirrorServer(root)
+    server = GitMirrorServer(root, write=write, write_token=write_token)
     try:
         yield server.mirror
     finally:
