@@ -112,6 +112,19 @@ def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
     return params
 
 
+def resume_params(job: Job, cwd: Path, thread_id: str) -> dict[str, Any]:
+    """`thread/resume` params: the job's own backend settings again (Codex 0.171 schema).
+
+    A resumed thread does not keep the sandbox, approval policy, model or config it was
+    started with (observed on 0.171: without `sandbox` the resumed turn's permission
+    profile is read-only, so the agent cannot write the files it left); the schema has
+    no `experimentalRawEvents` here.
+    """
+    params = thread_params(job, cwd)
+    params.pop("experimentalRawEvents", None)
+    return {**params, "threadId": thread_id, "excludeTurns": True}
+
+
 def codex_input(items: Sequence[InputItem]) -> list[dict[str, Any]]:
     """Command input items (§2/§5) as Codex `UserInput` items (`turn/start`, `turn/steer`)."""
     return [
@@ -203,8 +216,7 @@ async def _open_thread(
     try:
         if requested is not None:
             result = await client.resume_thread(
-                {"threadId": requested, "cwd": str(cwd), "excludeTurns": True},
-                timeout_seconds=timeout,
+                resume_params(job, cwd, requested), timeout_seconds=timeout
             )
         else:
             result = await client.start_thread(thread_params(job, cwd), timeout_seconds=timeout)

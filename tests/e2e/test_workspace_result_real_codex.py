@@ -40,9 +40,14 @@ EDIT = (
 """Edits app.py, deletes CHANGELOG.md, chmods README.md, adds a text and a binary file."""
 
 
-def shell(cmd: str) -> list[dict[str, Any]]:
+def shell(cmd: str, call_id: str = "call_edit") -> list[dict[str, Any]]:
     return [
-        {"kind": "function_call", "name": "exec_command", "arguments": {"cmd": cmd}},
+        {
+            "kind": "function_call",
+            "name": "exec_command",
+            "call_id": call_id,
+            "arguments": {"cmd": cmd},
+        },
         {"kind": "text", "text": "done"},
     ]
 
@@ -229,7 +234,7 @@ async def test_a_second_attempt_continues_on_the_first_ones_result_commit_and_th
 ) -> None:
     steps = [
         *shell("echo first > progress.txt"),
-        *shell("cat progress.txt && echo second >> progress.txt"),
+        *shell("cat progress.txt && echo second >> progress.txt", "call_second"),
     ]
     async with world(tmp_path, steps) as w:
         first = demo_job("Start the work.")
@@ -261,7 +266,7 @@ async def test_a_write_side_that_keeps_failing_ends_the_attempt_workspace_publis
     tmp_path: Path,
 ) -> None:
     async with world(tmp_path, shell("echo x > x.txt")) as w:
-        w.mirror.write_fail_always(503)
+        w.mirror.write_fail_always(status=503)
         job = demo_job("Edit.")
         done = await run_job(w.stack, job, timeout_seconds=180)
 
@@ -278,7 +283,7 @@ async def test_a_write_side_that_recovers_within_the_retry_budget_gives_succeede
     tmp_path: Path,
 ) -> None:
     async with world(tmp_path, shell("echo x > x.txt")) as w:
-        w.mirror.write_fail_for(2.0, status=503)
+        w.mirror.write_fail_next(2, status=503)
         job = demo_job("Edit.")
         done = await run_job(w.stack, job, timeout_seconds=180)
         injected = [r for r in w.mirror.requests if r.side == "write" and r.injected]
