@@ -57,8 +57,8 @@ DEFAULT_SCRIPT: dict[str, Any] = {
         },
         {
             "kind": "text",
-            "text": "The greeter tool printed 'hello, AgentRun'. I made app.py call greet('AgentRun') "
-            "and added NOTES.md.",
+            "text": "The greeter tool printed 'hello, AgentRun'. I made app.py call "
+            "greet('AgentRun') and added NOTES.md.",
             "deltas": 4,
         },
     ],
