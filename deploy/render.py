@@ -48,6 +48,9 @@ class JobParams:
         boot_commit: `AGENTRUN_BOOT_COMMIT`, 40 lowercase hex.
         source_repo_url: `AGENTRUN_SOURCE_REPO_URL`, GitHub form, no credentials.
         git_mirror_url: `AGENTRUN_GIT_MIRROR_URL`, no credentials, or None.
+        git_mirror_write_url: `AGENTRUN_GIT_MIRROR_WRITE_URL` (§1, §12: where the
+            workspace result commit is pushed; the runner token is its credential), no
+            credentials, or None (nothing is pushed).
         job_secret_name: the per-job Secret: key `runner-token` (the token file) and one
             key per transient env name (its value).
         provider_secret_name: the provider Secret (`auth.json`, `config.toml`).
@@ -78,6 +81,7 @@ class JobParams:
     job_secret_name: str
     provider_secret_name: str
     git_mirror_url: str | None = None
+    git_mirror_write_url: str | None = None
     transient_env_names: tuple[str, ...] = ()
     session_cache_claim: str | None = None
     http_proxy: str | None = None
@@ -141,6 +145,7 @@ def validate_params(params: JobParams) -> None:
         ("manager_url", params.manager_url),
         ("source_repo_url", params.source_repo_url),
         ("git_mirror_url", params.git_mirror_url),
+        ("git_mirror_write_url", params.git_mirror_write_url),
         ("http_proxy", params.http_proxy),
         ("https_proxy", params.https_proxy),
     ):
@@ -226,6 +231,7 @@ def example_params() -> JobParams:
         boot_commit="0123456789abcdef0123456789abcdef01234567",
         source_repo_url="https://github.com/agentrun/agentrun-runner",
         git_mirror_url="http://git-mirror-http.devops-infra.svc.cluster.local",
+        git_mirror_write_url="http://git-mirror-write.devops-infra.svc.cluster.local",
         job_secret_name="agentrun-rj-7f3c-1",
         provider_secret_name="agentrun-provider-codex",
         transient_env_names=("HWLAB_API_TOKEN",),

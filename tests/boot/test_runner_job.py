@@ -27,6 +27,7 @@ CONTRACT_ENV = {
     "AGENTRUN_BOOT_COMMIT",
     "AGENTRUN_SOURCE_REPO_URL",
     "AGENTRUN_GIT_MIRROR_URL",
+    "AGENTRUN_GIT_MIRROR_WRITE_URL",
     "AGENTRUN_PROVIDER_HOME",
     "AGENTRUN_RUNTIME_HOME",
     "AGENTRUN_WORKSPACE",
@@ -63,7 +64,12 @@ def env_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     "variant",
     [
         {},
-        {"session_cache_claim": None, "git_mirror_url": None, "transient_env_names": ()},
+        {
+            "session_cache_claim": None,
+            "git_mirror_url": None,
+            "git_mirror_write_url": None,
+            "transient_env_names": (),
+        },
         {"http_proxy": "http://proxy.svc:3128", "https_proxy": "http://proxy.svc:3128"},
         {"seccomp_localhost_profile": "agentrun/runner-bwrap.json"},
     ],
@@ -152,6 +158,7 @@ def test_no_secret_value_can_appear_in_the_job() -> None:
     [
         {"http_proxy": "http://user:pw@proxy.svc:3128"},
         {"git_mirror_url": "http://reader:pw@mirror.svc"},
+        {"git_mirror_write_url": "http://writer:pw@mirror-write.svc"},
         {"transient_env_names": ("AGENTRUN_RUNNER_TOKEN_FILE",)},
         {"transient_env_names": ("BAD-NAME",)},
         {"transient_env_names": ("A", "A")},

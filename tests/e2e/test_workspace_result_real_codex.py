@@ -207,7 +207,7 @@ async def test_a_secret_written_to_a_file_is_masked_in_the_commit_and_the_patch(
 async def test_a_failed_turn_still_reports_and_pushes_its_partial_change(
     tmp_path: Path,
 ) -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {
             "kind": "function_call",
             "name": "exec_command",
@@ -225,6 +225,7 @@ async def test_a_failed_turn_still_reports_and_pushes_its_partial_change(
     assert done.terminal["status"] == "failed"
     assert done.terminal["failureKind"] != "workspace-publish-failed"
     assert [f["path"] for f in data["files"]] == ["half.txt"]
+    assert pushed is not None
     assert pushed == data["resultCommit"]
     assert "failed" in git("log", "-1", "--format=%s", pushed, cwd=w.bare)
 
@@ -303,7 +304,7 @@ async def wait_event(stack: LocalStack, job: dict[str, Any], type: str) -> None:
 async def test_a_runner_restarted_after_a_mid_turn_kill_captures_and_pushes_the_partial_change(
     tmp_path: Path,
 ) -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"kind": "function_call", "name": "exec_command", "arguments": {"cmd": "echo p > p.txt"}},
         {"kind": "hang"},
     ]

@@ -31,7 +31,7 @@ from deploy.render import JobParams, render_job
 from fakes.manager import example_job
 from fakes.mirror import serve_git_mirror
 from fakes.mirror.repos import make_repo
-from fakes.stack import LocalStack, local_stack
+from fakes.stack import TOKEN, LocalStack, local_stack
 from tests.boot.source_repo import SOURCE_REPO_URL, PublishedSource, publish_project_source
 from tests.image.job_container import JobContainer, podman_run_argv
 
@@ -92,6 +92,8 @@ def job_container(
     mirror_url: str,
     job: dict[str, Any],
     root: Path,
+    *,
+    mirror_write_url: str | None = None,
 ) -> JobContainer:
     """Render the Job for `job` and translate its container; prepare its volumes."""
     manifest = render_job(
@@ -104,6 +106,7 @@ def job_container(
             boot_commit=published.commit,
             source_repo_url=SOURCE_REPO_URL,
             git_mirror_url=mirror_url,
+            git_mirror_write_url=mirror_write_url,
             job_secret_name="agentrun-image-test",
             provider_secret_name="agentrun-provider-scripted",
         )
@@ -169,10 +172,11 @@ def _workdir(base: Path, name: str) -> Path:
 async def tool_call_scenario(
     image: str, base: Path, published: PublishedSource, mirror_root: Path
 ) -> None:
-    """A sandboxed tool call writes a file in the subject repo and runs rg; success."""
+    """A sandboxed tool call writes a file in the subject repo and runs rg; success; the
+    file is in the result commit pushed to the mirror's write side (§12)."""
     root = _workdir(base, "tool-call")
     async with (
-        serve_git_mirror(mirror_root) as mirror,
+        serve_git_mirror(mirror_root, write_token=TOKEN) as mirror,
         local_stack(root / "stack", [TOOL_CALL, ANSWER]) as stack,
     ):
         job = example_job(
@@ -185,10 +189,21 @@ async def tool_call_scenario(
             },
         )
         stack.manager.add_job(job, heartbeat_interval_seconds=1)
-        spec = job_container(image, stack, published, mirror.base_url, job, root)
+        spec = job_container(
+            image,
+            stack,
+            published,
+            mirror.base_url,
+            job,
+            root,
+            mirror_write_url=mirror.write_base_url,
+        )
         status, log = await run_container(spec)
         terminal = stack.manager.terminal(job["runId"], job["attemptId"])
         requests = stack.model.model_requests
+        ref = f"refs/agentrun/runs/{job['runId']}/{job['attemptId']}"
+        pushed = mirror.ref(SUBJECT_REPO, ref)
+        patch = stack.manager.artifact(job["runId"], job["attemptId"], "workspace.patch")
     tail = f"\n--- container output ---\n{log}"
     check(status == 0, f"the container exited {status}{tail}")
     check(terminal is not None, f"no terminal report{tail}")
@@ -207,7 +222,18 @@ async def tool_call_scenario(
     check(DENIED in output, f"the command did not run inside Codex's sandbox: {output[-1500:]}")
     escaped = root / "runtime-home" / Path(ESCAPE).name
     check(not escaped.exists(), f"the sandbox let the command write {ESCAPE}")
-    print("test-image: tool-call: sandboxed exec wrote the file, rg ran, attempt succeeded")
+    workspace = terminal.get("workspace") or {}
+    check(workspace.get("changed") is True, f"no workspace result: {workspace}{tail}")
+    check(workspace.get("resultRef") == ref, f"the result was not pushed: {workspace}{tail}")
+    check(pushed == workspace.get("resultCommit"), f"the mirror has {pushed} as {ref}")
+    check(
+        patch is not None and WRITTEN_FILE.encode() in patch.content,
+        f"the patch does not hold {WRITTEN_FILE}",
+    )
+    print(
+        "test-image: tool-call: sandboxed exec wrote the file, rg ran, attempt succeeded, "
+        "the result commit was pushed and the patch stored"
+    )
 
 
 async def sigterm_scenario(
