@@ -220,9 +220,15 @@ async def run_demo(prompt: str | None, script_path: Path | None, out: Path | Non
     log_path.write_text("".join(json.dumps(e) + "\n" for e in events))
     console.print(Panel(json.dumps(terminal, indent=2), title="terminal report (§7)"))
     workspace = (terminal or {}).get("workspace")
+    changed = [e["data"] for e in events if e["type"] == "workspace.changed"]
     if workspace:
+        files = changed[-1].get("files", []) if changed else []
         lines = [
             f"result commit: {workspace['resultCommit']} (base {workspace['baseCommit'][:12]})",
+            *(
+                f"  {f['status']:<10} {f['path']} (+{f['insertions']} −{f['deletions']})"
+                for f in files
+            ),
             f"pushed as:     {workspace['resultRef'] or 'not pushed'} on {mirror_root}",
         ]
         if patch is not None:
