@@ -40,7 +40,6 @@ from runner.turn.server_requests import make_handler
 
 log = logging.getLogger(__name__)
 
-DELTA_FLUSH_SECONDS = 0.1
 INTERRUPT_WAIT_SECONDS = 10.0
 MAX_INVALID_TOOL_CALLS_IN_A_ROW = 3
 THREAD_REQUEST_TIMEOUT_SECONDS = 60.0
@@ -272,8 +271,10 @@ async def _drive_turn(
         backend_gone.set()
 
     async def flusher() -> None:
+        # Deltas that arrived while a request was in flight go out as soon as the sender
+        # is ready again (the observer flushes at once when the log is already drained).
         while True:
-            await anyio.sleep(DELTA_FLUSH_SECONDS)
+            await events.wait_wanted()
             await observer.flush_deltas()
 
     async def idle_watch() -> None:
