@@ -35,7 +35,7 @@ from runner.turn.classify import is_config_error
 from runner.turn.liveness import LivenessTracker
 from runner.turn.observer import TurnObserver
 from runner.turn.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
-from runner.turn.sandbox_preflight import preflight_sandbox
+from runner.turn.sandbox_preflight import preflight_alongside
 from runner.turn.server_requests import make_handler
 
 log = logging.getLogger(__name__)
@@ -149,20 +149,25 @@ async def run_turn(
             detail={"origin": plan.binary.origin},
         )
     version = await anyio.to_thread.run_sync(codex_version, plan.binary.path)
-    await preflight_sandbox(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd)
     oom_before = cgroup_oom_kill_count()
     transport: StdioTransport | None = None
     try:
-        async with open_codex(
-            plan.binary.path,
-            env=plan.env,
-            cwd=plan.cwd,
-            handler=handler,
-            client_version=plan.runner_version,
-        ) as client:
+        async with (
+            preflight_alongside(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd) as (
+                preflight_passed
+            ),
+            open_codex(
+                plan.binary.path,
+                env=plan.env,
+                cwd=plan.cwd,
+                handler=handler,
+                client_version=plan.runner_version,
+            ) as client,
+        ):
             transport = client.transport
             on_pid(client.transport.pid)
             try:
+                await preflight_passed()
                 await emit(
                     "backend.started",
                     {
