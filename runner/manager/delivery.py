@@ -36,11 +36,13 @@ from runner.turn.liveness import LivenessTracker
 log = logging.getLogger(__name__)
 
 BATCH_MAX_EVENTS = MAX_BATCH_EVENTS
-BATCH_LINGER_SECONDS = 0.1
+BATCH_LINGER_SECONDS = 0.2
+"""A flood's batch waits this long (or until full): the cycle of the timed batcher before
+(a 100 ms delta tick, then a 100 ms linger), so a flood costs no more requests."""
 FLOOD_ARRIVALS_PER_REQUEST = 1000
-"""This many backend messages during one request means a flood: the next batch lingers.
+"""This many backend messages during one request means a flood: the next batch lingers
 (10 000 deltas/s at a 20 ms round trip are 200; the replayed flood of
-`bench/bench_throughput.py` brings thousands.)"""
+`bench/bench_throughput.py` brings thousands)."""
 EVENTS_RETRY = RetryPolicy(attempts=1_000_000, deadline_seconds=600.0, max_seconds=10.0)
 """Events are retried for as long as a lease can plausibly still be held."""
 LOSING_CODES = frozenset({"lease-lost", "attempt-cancelled"})

@@ -24,7 +24,7 @@ from runner.manager.client import ManagerClient, make_http_client
 from runner.manager.delivery import ManagerLink, send_events
 from runner.safety.masking import Masker
 from runner.turn.liveness import LivenessTracker
-from runner.turn.observer import TurnObserver
+from runner.turn.observer import MAX_PENDING_DELTAS, TurnObserver
 
 pytestmark = pytest.mark.anyio
 
@@ -159,3 +159,12 @@ async def test_pending_deltas_are_flushed_once_about_max_event_bytes_of_text_wai
     assert "".join(texts(log)) == "x" + "y" * 3100
     await observer.flush_deltas()
     assert "".join(texts(log)) == "x" + "y" * 4000
+
+
+async def test_pending_deltas_are_flushed_once_max_pending_deltas_wait_however_small() -> None:
+    log = EventLog(Masker())
+    observer = TurnObserver(log, LivenessTracker(lambda a, b: None), THREAD_ID, "cmd-1")
+    await observer.handle(delta("x"))  # drained: out at once, now in flight
+    for _ in range(MAX_PENDING_DELTAS + 1):
+        await observer.handle(delta("y"))
+    assert texts(log) == ["x", "y" * MAX_PENDING_DELTAS]
