@@ -171,6 +171,8 @@ class RunnerRun:
         peak_rss_bytes: the highest RSS of the runner process alone (sampled every
             20 ms, and its kernel high-water mark `VmHWM` when readable).
         rss_samples: (seconds since spawn, RSS bytes).
+        cpu_samples: (seconds since spawn, user + system CPU seconds of the process).
+        spawned_at: the spawn, in seconds since the epoch.
     """
 
     returncode: int
@@ -178,6 +180,16 @@ class RunnerRun:
     peak_rss_bytes: int
     rss_samples: list[tuple[float, int]]
     stderr: str = ""
+    cpu_samples: list[tuple[float, float]] = field(default_factory=list)
+    spawned_at: float = 0.0
+
+    def cpu_since(self, epoch_seconds: float) -> float:
+        """CPU seconds the process used after `epoch_seconds` (20 ms sample resolution)."""
+        if not self.cpu_samples:
+            return float("nan")
+        since = epoch_seconds - self.spawned_at
+        before = [cpu for at, cpu in self.cpu_samples if at <= since]
+        return self.cpu_samples[-1][1] - (before[-1] if before else 0.0)
 
 
 def _vm_hwm_bytes(pid: int) -> int:
@@ -202,6 +214,7 @@ async def run_runner(
         TimeoutError: it did not end within `timeout_seconds` (it is killed).
     """
     started = time.monotonic()
+    spawned_at = time.time()
     wrapper = shlex.split(os.environ.get(RUNNER_WRAPPER_ENV, ""))
     process = await anyio.open_process(
         [*wrapper, sys.executable, "-m", "runner", "run"],
@@ -212,6 +225,7 @@ async def run_runner(
         stderr=subprocess.PIPE,
     )
     samples: list[tuple[float, int]] = []
+    cpu_samples: list[tuple[float, float]] = []
     peak = 0
     stderr = bytearray()
     ps = psutil.Process(process.pid)
@@ -229,6 +243,8 @@ async def run_runner(
                     try:
                         rss = ps.memory_info().rss
                         peak = max(peak, rss, _vm_hwm_bytes(process.pid))
+                        times = ps.cpu_times()
+                        cpu_samples.append((time.monotonic() - started, times.user + times.system))
                     except psutil.Error:
                         rss = 0
                     at = time.monotonic() - started
@@ -250,6 +266,8 @@ async def run_runner(
         peak_rss_bytes=peak,
         rss_samples=samples,
         stderr=stderr.decode(errors="replace")[-4000:],
+        cpu_samples=cpu_samples,
+        spawned_at=spawned_at,
     )
 
 

@@ -36,9 +36,11 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-async def one_run(stack: LocalStack, scenario: Path) -> list[float]:
-    """Latency samples (ms) of every delta of one runner run on `scenario`."""
+async def one_run(stack: LocalStack, scenario: Path) -> tuple[list[float], float]:
+    """Latency samples (ms) of every delta of one runner run on `scenario`, and the
+    runner's events posts per second while the deltas flowed."""
     samples: list[float] = []
+    first_request = len(stack.manager.requests)
     with stack.manager.subscribe(max_buffer=1_000_000) as feed:
         async with anyio.create_task_group() as tg:
 
@@ -63,7 +65,17 @@ async def one_run(stack: LocalStack, scenario: Path) -> list[float]:
             tg.cancel_scope.cancel()
         if feed.dropped:
             raise AssertionError(f"the feed dropped {feed.dropped} events")
-    return samples
+    posts = [
+        r.monotonic
+        for r in stack.manager.requests[first_request:]
+        if r.path.endswith("/events")
+        and any(
+            e.get("type") == "item.delta"
+            for e in (r.body.get("events") or [] if isinstance(r.body, dict) else [])
+        )
+    ]
+    rate = (len(posts) - 1) / (posts[-1] - posts[0]) if len(posts) > 1 else float("nan")
+    return samples, rate
 
 
 async def run_all(runs: int) -> tuple[list[Row], list[str]]:
@@ -75,14 +87,17 @@ async def run_all(runs: int) -> tuple[list[Row], list[str]]:
                 p50 = Row(f"p50 at {rate:,} events/s", unit="ms", fmt="{:.0f}")
                 p99 = Row(f"p99 at {rate:,} events/s", unit="ms", fmt="{:.0f}")
                 worst = Row(f"max at {rate:,} events/s", unit="ms", fmt="{:.0f}")
+                posts = Row(f"events posts/s carrying deltas at {rate:,} events/s", unit="req/s")
+                posts.fmt = "{:.0f}"
                 counts = []
                 for _ in range(runs):
-                    samples = await one_run(stack, SCENARIOS_DIR / name)
+                    samples, post_rate = await one_run(stack, SCENARIOS_DIR / name)
+                    posts.values.append(post_rate)
                     counts.append(len(samples))
                     p50.values.append(percentile(samples, 0.50))
                     p99.values.append(percentile(samples, 0.99))
                     worst.values.append(max(samples))
-                rows += [p50, p99, worst]
+                rows += [p50, p99, worst, posts]
                 notes.append(
                     f"{rate:,}/s: {statistics.median(counts):,.0f} deltas per run (all stamped)"
                 )

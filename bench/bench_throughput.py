@@ -35,6 +35,7 @@ from _common import (
     REPLAY_LAUNCHER,
     SCENARIOS_DIR,
     Row,
+    event_time,
     parse_args,
     print_table,
     write_json,
@@ -104,7 +105,9 @@ def sdk_async(home: Path) -> tuple[int, float]:
     return asyncio.run(_sdk_async(home))
 
 
-async def runner_runs(recording: Recording, root: Path, runs: int, rate: Row, rss: Row) -> None:
+async def runner_runs(
+    recording: Recording, root: Path, runs: int, rate: Row, rss: Row, cpu: Row
+) -> None:
     """(c): the runner end to end, `runs` times, on the recording."""
     async with local_stack(root / "stack", []) as stack:
         for _ in range(runs):
@@ -115,6 +118,9 @@ async def runner_runs(recording: Recording, root: Path, runs: int, rate: Row, rs
                 raise AssertionError("the command output deltas were not delivered whole")
             rate.values.append(recording.notifications / result.turn_seconds)
             rss.values.append(result.process.peak_rss_bytes / 2**20)
+            [started] = [e for e in result.events if e["type"] == "turn.started"]
+            turn_cpu = result.process.cpu_since(event_time(started))
+            cpu.values.append(turn_cpu / recording.notifications * 100_000)
 
 
 def main() -> None:
@@ -130,6 +136,8 @@ def main() -> None:
         ]
     }
     rss = Row("(c) runner peak RSS (runner process alone)", unit="MiB", fmt="{:.1f}")
+    cpu = Row("(c) runner CPU from turn.started to exit, per 100,000 events", unit="s")
+    cpu.fmt = "{:.2f}"
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         root = Path(tmp)
         recording = record_stream(SCENARIO, root)
@@ -149,7 +157,7 @@ def main() -> None:
                 count, seconds = measure()
                 counts[key] = count
                 rows[key].values.append(recording.notifications / seconds)
-        anyio.run(runner_runs, recording, root, args.runs, rows["c"], rss)
+        anyio.run(runner_runs, recording, root, args.runs, rows["c"], rss, cpu)
     ratios = [
         Row("c / a", [c / a for c, a in zip(rows["c"].values, rows["a"].values, strict=True)]),
         Row(
@@ -163,7 +171,7 @@ def main() -> None:
     ]
     for row in ratios:
         row.fmt, row.unit = "{:.2f}", "×"
-    table = [*rows.values(), *ratios, rss]
+    table = [*rows.values(), *ratios, rss, cpu]
     title = "Event throughput (issue 7 §1)"
     print_table(
         title,

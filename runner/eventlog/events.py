@@ -4,9 +4,14 @@
 order things happened; contract §3) and its time, masks every string (§9) and trims the
 `data` under `limits.maxEventBytes` (longest strings first, `"truncated": true`). Events
 stay in the log until the manager acknowledges them (`ackedSeq`); `emit` waits when
-`max_unacked` events are outstanding, so memory stays bounded and a slow manager slows
-the producer instead of growing a list. With a `Spool`, each event is appended to disk
-before the sender can see it, and each ack is recorded, so a restarted runner loses none.
+`max_unacked` events or `max_unacked_bytes` of them are outstanding, so memory stays
+bounded and a slow manager slows the producer instead of growing a list. With a
+`Spool`, each event is appended to disk before the sender can see it, and each ack is
+recorded, so a restarted runner loses none.
+`drained` says that every event is acknowledged (no request in flight, none waiting);
+`want` is the sender asking producers that coalesce (the turn's deltas) to flush now,
+and `arrivals` counts the backend messages folded into the log, so the sender can tell
+a flood from a stream (`runner.manager.delivery`).
 """
 
 from __future__ import annotations
@@ -106,6 +111,7 @@ class EventLog:
         masker: applied to every string of every event.
         max_event_bytes: `limits.maxEventBytes` of the job (§2/§3).
         max_unacked: how many unacknowledged events may be held before `emit` waits.
+        max_unacked_bytes: how many bytes of them (wire JSON) before `emit` waits.
 
     Attributes:
         last_seq: the seq of the newest event (0 before any).
@@ -118,16 +124,24 @@ class EventLog:
         *,
         max_event_bytes: int = 65536,
         max_unacked: int = 10_000,
+        max_unacked_bytes: int = 16 * 1024 * 1024,
         spool: Spool | None = None,
     ) -> None:
         self.masker = masker
         self.spool = spool
         self.max_event_bytes = max_event_bytes
         self.max_unacked = max_unacked
+        self.max_unacked_bytes = max_unacked_bytes
         self.last_seq = 0
         self.acked_seq = 0
         self._unacked: deque[Event] = deque()
+        self._sizes: dict[int, int] = {}
+        """Wire size in bytes of each unacked event, by seq (measured once)."""
+        self.unacked_bytes = 0
         self._changed = anyio.Event()
+        self._wanted = anyio.Event()
+        self.arrivals = 0
+        """Backend messages folded into the log so far (producers count them)."""
         self.closed = False
 
     def _notify(self) -> None:
@@ -137,14 +151,14 @@ class EventLog:
     async def emit(
         self, type: str, data: dict[str, Any], *, command_id: str | None = None
     ) -> Event | None:
-        """Append one event; waits while `max_unacked` events are outstanding.
+        """Append one event; waits while `max_unacked` events (or bytes) are outstanding.
 
         Returns:
             The event as it will be sent (seq, time, masked and trimmed data), or None
             when the log is closed: `runner.terminal` is the last event (§3), and
             whatever comes later is dropped, never numbered after it.
         """
-        while len(self._unacked) >= self.max_unacked and not self.closed:
+        while self._full() and not self.closed:
             await self._changed.wait()
         return self.emit_nowait(type, data, command_id=command_id)
 
@@ -167,14 +181,26 @@ class EventLog:
         if self.spool is not None:
             self.spool.append(event)
         self._unacked.append(event)
+        self._sizes[event.seq] = size = _size(event.wire())
+        self.unacked_bytes += size
         self._notify()
         return event
+
+    def _full(self) -> bool:
+        return (
+            len(self._unacked) >= self.max_unacked or self.unacked_bytes >= self.max_unacked_bytes
+        )
+
+    def _hold(self, events: deque[Event]) -> None:
+        self._unacked = events
+        self._sizes = {e.seq: _size(e.wire()) for e in events}
+        self.unacked_bytes = sum(self._sizes.values())
 
     def restore(self, events: list[Event], acked_seq: int) -> None:
         """Continue an attempt an earlier process spooled: its events, its last ack."""
         self.last_seq = len(events)
         self.acked_seq = min(acked_seq, self.last_seq)
-        self._unacked = deque(e for e in events if e.seq > self.acked_seq)
+        self._hold(deque(e for e in events if e.seq > self.acked_seq))
         self._notify()
 
     def ack(self, acked_seq: int) -> None:
@@ -184,7 +210,7 @@ class EventLog:
             if self.spool is not None:
                 self.spool.record_ack(self.acked_seq)
         while self._unacked and self._unacked[0].seq <= self.acked_seq:
-            self._unacked.popleft()
+            self.unacked_bytes -= self._sizes.pop(self._unacked.popleft().seq, 0)
         self._notify()
 
     def rewind(self, acked_seq: int) -> None:
@@ -194,7 +220,7 @@ class EventLog:
         """
         if acked_seq < self.acked_seq and self.spool is not None:
             spooled = self.spool.recover().events
-            self._unacked = deque(e for e in spooled if e.seq > acked_seq)
+            self._hold(deque(e for e in spooled if e.seq > acked_seq))
             self.acked_seq = acked_seq
             self._notify()
         else:
@@ -205,7 +231,7 @@ class EventLog:
         out: list[Event] = []
         total = _ENVELOPE_BYTES
         for event in self._unacked:
-            size = _size(event.wire())
+            size = self._sizes.get(event.seq) or _size(event.wire())
             if out and (len(out) >= max_events or total + size > max_bytes):
                 break
             out.append(event)
@@ -216,6 +242,20 @@ class EventLog:
     def unacked(self) -> int:
         """How many events wait for the manager's ack."""
         return len(self._unacked)
+
+    @property
+    def drained(self) -> bool:
+        """Whether every event emitted so far is acknowledged (nothing queued or in flight)."""
+        return not self._unacked
+
+    def want(self) -> None:
+        """The sender is ready for more: wake `wait_wanted` (producers flush what they hold)."""
+        self._wanted.set()
+        self._wanted = anyio.Event()
+
+    async def wait_wanted(self) -> None:
+        """Return at the next `want`."""
+        await self._wanted.wait()
 
     async def wait_changed(self) -> None:
         """Return after the next `emit`, `ack` or `close`."""

@@ -1,9 +1,15 @@
 """Background loops that talk to the manager during an attempt: events and heartbeats.
 
-`send_events` posts the event log in batches (§3): by count and after a short linger,
-honouring `ackedSeq`, resynchronizing on `seq-gap`, retrying transient failures
-(`runner.manager.retry`) and never dropping an event. `send_heartbeats` posts one heartbeat right
-away and then one every `heartbeatIntervalSeconds` (§4) on its own HTTP connection pool,
+`send_events` posts the event log in adaptive batches (§3): an event is sent at once when
+no request is in flight, and events coalesce while one is outstanding (one request at a
+time, at most 500 events and 1 MiB each), so latency is about one round trip while the
+stream is light. When more than `FLOOD_ARRIVALS_PER_REQUEST` backend messages arrived
+during the last request (a flood: the stream outruns the round trip many times over),
+the next batch lingers up to `BATCH_LINGER_SECONDS` or until it is full, so a flood
+costs no more requests per second than the timed batcher before it. It honours
+`ackedSeq`, resynchronizes on `seq-gap`, retries transient failures
+(`runner.manager.retry`) and never drops an event. `send_heartbeats` posts one heartbeat
+right away and then one every `heartbeatIntervalSeconds` (§4) on its own HTTP connection pool,
 so an event flood cannot delay it. Both stop the attempt through `ManagerLink.lose` on
 `lease-lost` (409) or `attempt-cancelled` (410).
 """
@@ -16,10 +22,11 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
+import anyio.lowlevel
 
 from contract.failures import ManagerError
 from contract.manager_api import EventsRequest, HeartbeatRequest, Resources
-from runner.eventlog.events import EventLog
+from runner.eventlog.events import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, EventLog
 from runner.manager.client import ManagerCallError, ManagerClient
 from runner.manager.retry import RetryPolicy, call_with_retries
 from runner.safety.hygiene import ZombieReaper
@@ -28,8 +35,14 @@ from runner.turn.liveness import LivenessTracker
 
 log = logging.getLogger(__name__)
 
-BATCH_LINGER_SECONDS = 0.1
-BATCH_MAX_EVENTS = 200
+BATCH_MAX_EVENTS = MAX_BATCH_EVENTS
+BATCH_LINGER_SECONDS = 0.2
+"""A flood's batch waits this long (or until full): the cycle of the timed batcher before
+(a 100 ms delta tick, then a 100 ms linger), so a flood costs no more requests."""
+FLOOD_ARRIVALS_PER_REQUEST = 1000
+"""This many backend messages during one request means a flood: the next batch lingers
+(10 000 deltas/s at a 20 ms round trip are 200; the replayed flood of
+`bench/bench_throughput.py` brings thousands)."""
 EVENTS_RETRY = RetryPolicy(attempts=1_000_000, deadline_seconds=600.0, max_seconds=10.0)
 """Events are retried for as long as a lease can plausibly still be held."""
 LOSING_CODES = frozenset({"lease-lost", "attempt-cancelled"})
@@ -73,20 +86,30 @@ class ManagerLink:
 async def send_events(link: ManagerLink, events: EventLog) -> None:
     """Deliver the event log until it is closed and fully acknowledged (§3).
 
+    Whatever is unacknowledged when the previous request ends (or the first event after
+    a quiet spell) goes out at once, up to `BATCH_MAX_EVENTS` and 1 MiB, unless the
+    stream is heavy (see the module docstring): then the batch lingers until it is full
+    or `BATCH_LINGER_SECONDS` have passed.
+
     Raises:
         ManagerError: a non-transient refusal other than a seq gap (after `link.lose`
             where it is `lease-lost`/`attempt-cancelled`).
     """
+    flood = False
     while True:
         if events.unacked == 0:
             if events.closed:
                 return
+            events.want()
             await events.wait_changed()
             continue
-        if events.unacked < BATCH_MAX_EVENTS and not events.closed:
+        if flood:
             with anyio.move_on_after(BATCH_LINGER_SECONDS):
-                while events.unacked < BATCH_MAX_EVENTS and not events.closed:
+                while not _batch_full(events) and not events.closed:
                     await events.wait_changed()
+            events.want()
+            await anyio.lowlevel.checkpoint()  # let the turn flush its coalesced deltas
+        arrivals = events.arrivals
         batch = events.batch(max_events=BATCH_MAX_EVENTS)
         if not batch:
             continue
@@ -102,6 +125,11 @@ async def send_events(link: ManagerLink, events: EventLog) -> None:
             link.check(exc)
             raise
         events.ack(response.acked_seq)
+        flood = events.arrivals - arrivals >= FLOOD_ARRIVALS_PER_REQUEST
+
+
+def _batch_full(events: EventLog) -> bool:
+    return events.unacked >= BATCH_MAX_EVENTS or events.unacked_bytes >= MAX_BATCH_BYTES
 
 
 async def send_heartbeats(

@@ -35,12 +35,11 @@ from runner.turn.classify import is_config_error
 from runner.turn.liveness import LivenessTracker
 from runner.turn.observer import TurnObserver
 from runner.turn.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
-from runner.turn.sandbox_preflight import preflight_sandbox
+from runner.turn.sandbox_preflight import preflight_alongside
 from runner.turn.server_requests import make_handler
 
 log = logging.getLogger(__name__)
 
-DELTA_FLUSH_SECONDS = 0.1
 INTERRUPT_WAIT_SECONDS = 10.0
 MAX_INVALID_TOOL_CALLS_IN_A_ROW = 3
 THREAD_REQUEST_TIMEOUT_SECONDS = 60.0
@@ -169,20 +168,25 @@ async def run_turn(
             detail={"origin": plan.binary.origin},
         )
     version = await anyio.to_thread.run_sync(codex_version, plan.binary.path)
-    await preflight_sandbox(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd)
     oom_before = cgroup_oom_kill_count()
     transport: StdioTransport | None = None
     try:
-        async with open_codex(
-            plan.binary.path,
-            env=plan.env,
-            cwd=plan.cwd,
-            handler=handler,
-            client_version=plan.runner_version,
-        ) as client:
+        async with (
+            preflight_alongside(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd) as (
+                preflight_passed
+            ),
+            open_codex(
+                plan.binary.path,
+                env=plan.env,
+                cwd=plan.cwd,
+                handler=handler,
+                client_version=plan.runner_version,
+            ) as client,
+        ):
             transport = client.transport
             on_pid(client.transport.pid)
             try:
+                await preflight_passed()
                 await emit(
                     "backend.started",
                     {
@@ -290,8 +294,10 @@ async def _drive_turn(
         backend_gone.set()
 
     async def flusher() -> None:
+        # Deltas that arrived while a request was in flight go out as soon as the sender
+        # is ready again (the observer flushes at once when the log is already drained).
         while True:
-            await anyio.sleep(DELTA_FLUSH_SECONDS)
+            await events.wait_wanted()
             await observer.flush_deltas()
 
     async def idle_watch() -> None:

@@ -2,9 +2,12 @@
 
 `TurnObserver.handle` takes each notification (or bad line) of the backend in order and
 turns it into catalog events (contract §9) with liveness transitions (§11). Deltas are
-coalesced per item and flushed as one `item.delta` before any other event and on
-`flush_deltas()` (a timer), so event order is preserved; a flush bigger than
-`maxEventBytes` becomes several `item.delta` events, never a trimmed one.
+coalesced per item and flushed as one `item.delta` before any other event (so event
+order is preserved), at once when the event log is drained (no request in flight: the
+same rule as the sender's), when about `maxEventBytes` of text or `MAX_PENDING_DELTAS`
+deltas are pending, and on `flush_deltas()` (called whenever the sender wants more,
+`EventLog.want`); a flush bigger than `maxEventBytes` becomes several `item.delta`
+events, never a trimmed one.
 `finalResponse` is the text of the last completed agentMessage of *this* turn (never of
 a resumed earlier turn); usage sums the per-response `last` token counts of this turn
 (`thread/tokenUsage/updated`, codex-app-server.md §4). The turn ends on `turn/completed`
@@ -38,6 +41,10 @@ DELTA_METHODS = {
 }
 DELTA_ENVELOPE_BYTES = 1024
 """Room left in `maxEventBytes` for an `item.delta`'s other fields (ids, type)."""
+MAX_PENDING_DELTAS = 8192
+"""Flush once this many deltas wait, whatever their size: a slow manager must not make
+the turn hold a list of 64 000 one-character strings (~4 MiB; `bench_memory.py`);
+8 192 of them are ~0.5 MiB."""
 MAX_BAD_LINE_WARNINGS = 100
 """Bad backend lines reported one `backend.warning` each; later ones are only counted."""
 MAX_FAILURE_MESSAGE_CHARS = 2000
@@ -99,6 +106,10 @@ class TurnObserver:
         """When the backend last did something other than announce a retry."""
         self._turn_started_emitted = False
         self._deltas: dict[str, tuple[str, list[str]]] = {}
+        self._pending_chars = 0
+        self._pending_parts = 0
+        self._flush_at_chars = max(1, events.max_event_bytes - DELTA_ENVELOPE_BYTES)
+        """Flush once this much text is pending: bounds memory while requests are slow."""
         self._streams: dict[str, StreamMasker] = {}
         self._closing: set[str] = set()
         """Per item: masks secrets split across deltas (holds back a possible prefix)."""
@@ -118,6 +129,7 @@ class TurnObserver:
         if not self._deltas:
             return
         pending, self._deltas = self._deltas, {}
+        self._pending_chars = self._pending_parts = 0
         budget = self.events.max_event_bytes - DELTA_ENVELOPE_BYTES
         for item_id, (item_type, parts) in pending.items():
             stream = self._streams.get(item_id)
@@ -153,6 +165,7 @@ class TurnObserver:
     async def handle(self, message: Notification | ProtocolError) -> None:
         """Process one downstream message of the backend."""
         self.liveness.backend_activity()
+        self.events.arrivals += 1
         if not (
             isinstance(message, Notification)
             and message.method == "error"
@@ -181,6 +194,12 @@ class TurnObserver:
             return
         if method in DELTA_METHODS:
             self._delta(method, params)
+            if (
+                self.events.drained
+                or self._pending_chars >= self._flush_at_chars
+                or self._pending_parts >= MAX_PENDING_DELTAS
+            ):
+                await self.flush_deltas()
         elif method == "turn/started":
             await self._on_turn_started(params)
         elif method == "item/started":
@@ -205,6 +224,8 @@ class TurnObserver:
         if item_type in ("agentMessage", "reasoning"):
             self.liveness.model_output()
         self._deltas.setdefault(item_id, (item_type, []))[1].append(text)
+        self._pending_chars += len(text)
+        self._pending_parts += 1
 
     def _close_stream(self, item_id: str, item_type: str) -> None:
         """The item ended: its next flush releases what its stream masker held back."""

@@ -10,16 +10,20 @@ cannot start (e.g. Codex 0.171 without its `codex-resources/bwrap` and no `bwrap
 Codex's own words, so no thread or turn is started. `codex sandbox` loads `config.toml`
 too; when it fails on the configuration rather than the sandbox, the preflight leaves
 the verdict to the app-server, which reports that as `backend-config-invalid`.
+`preflight_alongside` runs it while the app-server starts (issue 14: both are child
+processes of ~0.1 s); the turn waits for it before `thread/start`.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 
+from concurrency.taskgroups import task_group
 from contract.failures import BackendError, FailureKind
 from runner.turn.classify import is_config_error
 
@@ -105,3 +109,33 @@ async def preflight_sandbox(
             failure_message(result.stdout, result.stderr, result.returncode),
             detail=detail | {"exitCode": result.returncode},
         )
+
+
+@asynccontextmanager
+async def preflight_alongside(
+    binary: Path, sandbox: str, env: Mapping[str, str], cwd: Path
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Run `preflight_sandbox` in the background; yield a wait for its verdict.
+
+    The yielded callable returns once the preflight passed and raises its `sandbox-error`
+    otherwise. Leaving the block early (an error) cancels a preflight still running.
+    """
+    done = anyio.Event()
+    failure: list[BackendError] = []
+
+    async def run() -> None:
+        try:
+            await preflight_sandbox(binary, sandbox, env, cwd)
+        except BackendError as exc:
+            failure.append(exc)
+        finally:
+            done.set()
+
+    async def passed() -> None:
+        await done.wait()
+        if failure:
+            raise failure[0]
+
+    async with task_group() as tg:
+        tg.start_soon(run)
+        yield passed
