@@ -29,12 +29,12 @@ from bundles.gitops import git_message, run_git, sanitized
 from contract.failures import RunnerError, WorkspaceError
 from runner.safety.masking import Masker
 from runner.safety.masking_files import mask_stream
+from runner.workspace.changes import ChangedFile, changed_files
 
 __all__ = [
     "AUTHOR_EMAIL",
     "AUTHOR_NAME",
     "Capture",
-    "ChangedFile",
     "CommitInfo",
     "capture_change",
 ]
@@ -42,7 +42,6 @@ __all__ = [
 AUTHOR_NAME = "AgentRun runner"
 AUTHOR_EMAIL = "runner@agentrun.invalid"
 SKILLS_PREFIX = ".agents/skills/"
-_STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "typechange"}
 _BLOB_MODES = ("100644", "100755", "120000")
 
 
@@ -77,39 +76,6 @@ class CommitInfo:
         return f"agentrun: {self.run_id} attempt {self.attempt} {self.status}\n\n" + (
             "\n".join(trailers) + "\n"
         )
-
-
-@dataclass(frozen=True)
-class ChangedFile:
-    """One entry of `workspace.changed.files` (§12).
-
-    Attributes:
-        path: repository-relative path (the new one for a rename).
-        status: `added|modified|deleted|renamed|typechange`.
-        insertions / deletions: changed lines (0 for binary files).
-        binary: whether git treats the change as binary.
-        old_path: the path before a rename, else None.
-    """
-
-    path: str
-    status: str
-    insertions: int
-    deletions: int
-    binary: bool
-    old_path: str | None = None
-
-    def to_wire(self) -> dict[str, object]:
-        """The §12 shape (`oldPath` only for renames)."""
-        wire: dict[str, object] = {
-            "path": self.path,
-            "status": self.status,
-            "insertions": self.insertions,
-            "deletions": self.deletions,
-            "binary": self.binary,
-        }
-        if self.old_path is not None:
-            wire["oldPath"] = self.old_path
-        return wire
 
 
 @dataclass
@@ -285,51 +251,6 @@ class _Discard:
         return len(data)
 
 
-def _changed_files(g: _Git, base: str, result: str) -> list[ChangedFile]:
-    status = g("diff", "--name-status", "-M", "-z", base, result).split("\0")
-    numstat = g("diff", "--numstat", "-M", "-z", base, result).split("\0")
-    counts: dict[str, tuple[int, int, bool]] = {}
-    i = 0
-    while i < len(numstat):
-        entry = numstat[i]
-        if not entry:
-            i += 1
-            continue
-        added, deleted, path = entry.split("\t", 2)
-        if path == "":  # a rename: the old and the new path follow
-            path = numstat[i + 2]
-            i += 3
-        else:
-            i += 1
-        binary = added == "-"
-        counts[path] = (0 if binary else int(added), 0 if binary else int(deleted), binary)
-    files: list[ChangedFile] = []
-    i = 0
-    while i < len(status):
-        letter = status[i][:1]
-        if not letter:
-            i += 1
-            continue
-        if letter in ("R", "C"):
-            old, path = status[i + 1], status[i + 2]
-            i += 3
-        else:
-            old, path = None, status[i + 1]
-            i += 2
-        plus, minus, binary = counts.get(path, (0, 0, False))
-        files.append(
-            ChangedFile(
-                path,
-                _STATUS.get(letter, "modified"),
-                plus,
-                minus,
-                binary,
-                old if letter == "R" else None,
-            )
-        )
-    return files
-
-
 def capture_change(
     subject: Path,
     base_commit: str,
@@ -391,7 +312,7 @@ def capture_change(
         message.write_text(info.message())
         capture.result_commit = g("commit-tree", tree, *parents, "-F", str(message), env=date)
         capture.changed = True
-        capture.files = _changed_files(g, base_commit, capture.result_commit)
+        capture.files = changed_files(g, base_commit, capture.result_commit)
         raw_patch, patch = scratch / "workspace.patch.raw", scratch / "workspace.patch"
         g.to_file(raw_patch, "diff", "--binary", base_commit, capture.result_commit)
         with raw_patch.open("rb") as source, patch.open("wb") as target:

@@ -32,7 +32,8 @@ from runner.manager.client import ManagerCallError
 from runner.manager.delivery import ManagerLink
 from runner.manager.retry import RetryPolicy, call_with_retries
 from runner.safety.masking import Masker
-from runner.workspace.capture import Capture, ChangedFile, CommitInfo, capture_change
+from runner.workspace.capture import Capture, CommitInfo, capture_change
+from runner.workspace.changes import ChangedFile
 from runner.workspace.push import push_result, result_ref
 
 __all__ = [

@@ -16,7 +16,8 @@ from bundles.mirror import resolve_fetch_url
 from runner.manager.client import ManagerClient, make_http_client
 from runner.manager.delivery import ManagerLink
 from runner.manager.retry import set_instant_retries
-from runner.workspace.capture import Capture, ChangedFile
+from runner.workspace.capture import Capture
+from runner.workspace.changes import ChangedFile
 from runner.workspace.plan import terminal_workspace_of
 from runner.workspace.result import MAX_FILES, ResultPlan, event_data, upload_patch
 
