@@ -20,13 +20,12 @@ import time
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import psutil
 
 from adapters.codex.binary import codex_version, resolve_codex_binary
-from bundles.job import Materialized, materialize_job
 from concurrency.taskgroups import task_group
 from contract.failures import FailureKind, JobSpecError, ManagerError, RunnerError
 from contract.manager_api import ClaimResponse, Job, TerminalWorkspace
@@ -54,8 +53,9 @@ from runner.turn.backend_run import BackendPlan, TurnControl, run_turn
 from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.turn.liveness import LivenessTracker
 from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
-from runner.workspace.plan import recovered_subject, terminal_workspace_of
-from runner.workspace.step import workspace_step
+
+if TYPE_CHECKING:
+    from bundles.job import Materialized
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +246,12 @@ class Attempt:
         verdict = recovered_verdict(recovered)
         changed = recovered.of_type("workspace.changed")
         if changed:
+            from runner.workspace.plan import terminal_workspace_of
+
             self.terminal_workspace = terminal_workspace_of(changed[-1].data)
         elif facts.turn_id is not None:
+            from runner.workspace.plan import recovered_subject
+
             subject = recovered_subject(recovered, self.env.workspace)
             if subject is not None:
                 verdict = await self._publish_workspace(verdict, facts, subject)
@@ -307,6 +311,8 @@ class Attempt:
             if checkout is None or facts.turn_id is None:
                 return verdict
             subject = (checkout.path, checkout.commit_id)
+        from runner.workspace.step import workspace_step  # git only for a workspace
+
         verdict, self.terminal_workspace = await workspace_step(
             job=job,
             subject=subject,
@@ -380,24 +386,32 @@ class Attempt:
                 )
             env.workspace.mkdir(parents=True, exist_ok=True)
 
-            async def emit(type: str, data: dict[str, Any]) -> None:
-                await self.events.emit(type, data, command_id=cid)
+            cwd = await anyio.to_thread.run_sync(env.workspace.resolve)
+            prompt_items: list[dict[str, Any]] = []
+            if job.workspace is not None or job.resource_bundles:
+                # GitPython and the bundle code are imported only for a job that needs
+                # them (issue 14: a plain job's start does not pay for them).
+                from bundles.job import materialize_job
 
-            self.materialized = materialized = await materialize_job(
-                job.workspace,
-                job.resource_bundles,
-                workspace_root=env.workspace,
-                mirror_base_url=env.git_mirror_url,
-                scratch_dir=env.runtime_home / SPOOL_DIRNAME / "git",
-                emit=emit,
-            )
+                async def emit(type: str, data: dict[str, Any]) -> None:
+                    await self.events.emit(type, data, command_id=cid)
+
+                self.materialized = materialized = await materialize_job(
+                    job.workspace,
+                    job.resource_bundles,
+                    workspace_root=env.workspace,
+                    mirror_base_url=env.git_mirror_url,
+                    scratch_dir=env.runtime_home / SPOOL_DIRNAME / "git",
+                    emit=emit,
+                )
+                cwd, prompt_items = materialized.cwd, materialized.prompt_items
             await anyio.to_thread.run_sync(link_workspace_skills, home, env.workspace)
             plan = BackendPlan(
                 binary=resolve_codex_binary(env.codex_bin),
                 env=backend_environment(home, transient, env.proxy),
-                cwd=materialized.cwd,
+                cwd=cwd,
                 codex_home=home.path,
-                prompt_items=materialized.prompt_items,
+                prompt_items=prompt_items,
                 runner_version=RUNNER_VERSION,
             )
             if self.control.reason is not None:
