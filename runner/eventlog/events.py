@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 
+from contract.failures import FailureKind
 from contract.manager_api import Event, utc_now
 from runner.eventlog.spool import Spool
 from runner.safety.masking import Masker
@@ -33,6 +34,26 @@ MAX_BATCH_EVENTS = 500
 MAX_BATCH_BYTES = 1024 * 1024
 """§3: at most 500 events and 1 MiB per request."""
 _ENVELOPE_BYTES = 4096
+
+
+def failure_data(
+    kind: FailureKind,
+    message: str | None,
+    *,
+    source: str,
+    detail: dict[str, Any],
+    terminal: bool,
+) -> dict[str, Any]:
+    """The §9 `failure` event data: `failureKind, message, source, retryable, terminal,
+    detail` (`retryable` from the kind, §10)."""
+    return {
+        "failureKind": str(kind),
+        "message": message,
+        "source": source,
+        "retryable": kind.retryable,
+        "terminal": terminal,
+        "detail": detail,
+    }
 
 
 def _size(value: Any) -> int:

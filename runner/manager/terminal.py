@@ -20,7 +20,7 @@ import anyio
 from concurrency.taskgroups import first_of
 from contract.failures import ManagerError
 from contract.manager_api import TerminalRequest, TerminalSession, TerminalWorkspace
-from runner.eventlog.events import EventLog
+from runner.eventlog.events import EventLog, failure_data
 from runner.eventlog.spool import Spool
 from runner.manager.client import ManagerCallError
 from runner.manager.delivery import ManagerLink
@@ -88,19 +88,14 @@ async def report_verdict(
     """
     liveness.set("terminal")
     if verdict.failure_kind is not None:
-        kind = verdict.failure_kind
-        await events.emit(
-            "failure",
-            {
-                "failureKind": str(kind),
-                "message": verdict.message,
-                "source": verdict.source,
-                "retryable": kind.retryable,
-                "terminal": True,
-                "detail": verdict.detail,
-            },
-            command_id=command_id,
+        data = failure_data(
+            verdict.failure_kind,
+            verdict.message,
+            source=verdict.source,
+            detail=verdict.detail,
+            terminal=True,
         )
+        await events.emit("failure", data, command_id=command_id)
     with anyio.CancelScope(shield=True):
         report = await anyio.to_thread.run_sync(
             partial(kill_descendants, 1.0, kill_wait_seconds=1.0)

@@ -25,8 +25,9 @@ import anyio
 from adapters.codex.messages import dig
 from adapters.codex.session import Notification
 from adapters.codex.transport import ProtocolError
+from contract.failures import FailureKind
 from contract.manager_api import Usage
-from runner.eventlog.events import EventLog, split_text
+from runner.eventlog.events import EventLog, failure_data, split_text
 from runner.safety.masking import StreamMasker
 from runner.turn.items import item_summary
 from runner.turn.liveness import TOOL_ITEM_TYPES, LivenessTracker
@@ -324,15 +325,16 @@ class TurnObserver:
             await self.emit(
                 "failure",
                 {
-                    "failureKind": "provider-invalid-tool-call",
-                    "message": text[:MAX_FAILURE_MESSAGE_CHARS],
-                    "source": "provider",
-                    "retryable": True,
-                    "terminal": False,
-                    "detail": {
-                        "callId": item.get("call_id"),
-                        "inARow": self.invalid_tool_calls_in_a_row,
-                    },
+                    **failure_data(
+                        FailureKind.PROVIDER_INVALID_TOOL_CALL,
+                        text[:MAX_FAILURE_MESSAGE_CHARS],
+                        source="provider",
+                        detail={
+                            "callId": item.get("call_id"),
+                            "inARow": self.invalid_tool_calls_in_a_row,
+                        },
+                        terminal=False,
+                    ),
                     **cut_marker(text, MAX_FAILURE_MESSAGE_CHARS),
                 },
             )

@@ -16,6 +16,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.failures import FailureKind
+from runner.eventlog.events import failure_data
+
 MAX_MESSAGE_CHARS = 2000
 
 SANDBOX_FAILURE = re.compile(
@@ -75,11 +78,10 @@ class SandboxWatch:
             self._seen.add(key)
         self.failures += 1
         self.last_message = f"a command failed in Codex's sandbox: {line}"
-        return {
-            "failureKind": "sandbox-error",
-            "message": self.last_message,
-            "source": "backend",
-            "retryable": False,
-            "terminal": False,
-            "detail": {"callId": call_id, "via": via},
-        }
+        return failure_data(
+            FailureKind.SANDBOX_ERROR,
+            self.last_message,
+            source="backend",
+            detail={"callId": call_id, "via": via},
+            terminal=False,
+        )

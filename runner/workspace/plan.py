@@ -3,7 +3,7 @@
 Small pure helpers around `runner.workspace.result`: the `ResultPlan` of an attempt
 (read and write targets of the subject, token, scratch directory), the subject of a
 recovered attempt (from its spooled `workspace.materialized` event), the §7 field of a
-spooled `workspace.changed` event, and the data of a non-terminal `failure` event.
+spooled `workspace.changed` event.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from runner.eventlog.spool import Recovered
 from runner.workspace.result import ResultPlan
 
 __all__ = [
-    "failure_event_data",
     "recovered_subject",
     "refetch_for",
     "result_plan",
@@ -95,15 +94,3 @@ def terminal_workspace_of(data: dict[str, Any]) -> TerminalWorkspace:
         result_ref=data.get("resultRef") if data.get("pushed") else None,
         patch_sha256=patch.get("sha256") if patch.get("uploaded") else None,
     )
-
-
-def failure_event_data(error: RunnerError, *, terminal: bool = False) -> dict[str, Any]:
-    """The §9 `failure` event data of `error`."""
-    return {
-        "failureKind": str(error.kind),
-        "message": error.message,
-        "source": error.source,
-        "retryable": error.kind.retryable,
-        "terminal": terminal,
-        "detail": error.detail,
-    }

@@ -16,13 +16,13 @@ from typing import Any
 from contract.failures import RunnerError, WorkspaceError
 from contract.manager_api import Job, TerminalWorkspace
 from runner.env import RunnerEnv
-from runner.eventlog.events import EventLog
+from runner.eventlog.events import EventLog, failure_data
 from runner.eventlog.spool import Spool
 from runner.manager.delivery import ManagerLink
 from runner.safety.masking import Masker
 from runner.turn.outcome import Verdict
 from runner.workspace.capture import CommitInfo
-from runner.workspace.plan import failure_event_data, refetch_for, result_plan
+from runner.workspace.plan import refetch_for, result_plan
 from runner.workspace.result import Published, publish_workspace
 
 __all__ = ["workspace_step"]
@@ -90,5 +90,10 @@ async def workspace_step(
         return verdict, published.terminal
     if verdict.status == "succeeded":
         return Verdict.from_error(error), published.terminal
-    await emit("failure", failure_event_data(error))
+    await emit(
+        "failure",
+        failure_data(
+            error.kind, error.message, source=error.source, detail=error.detail, terminal=False
+        ),
+    )
     return verdict, published.terminal
