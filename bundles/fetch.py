@@ -33,7 +33,14 @@ from bundles.gitops import (
 from bundles.mirror import MirrorTarget, url_secrets
 from contract.failures import BundleError, FailureKind, JobSpecError
 
-__all__ = ["FetchRequest", "FetchedCommit", "ObjectStore", "fetch_into", "fetch_request"]
+__all__ = [
+    "FetchRequest",
+    "FetchedCommit",
+    "ObjectStore",
+    "fetch_into",
+    "fetch_request",
+    "has_commit",
+]
 
 _REF = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)(?!.*@\{)[A-Za-z0-9._/+@-]{1,255}(?<![./])$")
 
@@ -103,7 +110,8 @@ def _local_ref(request: FetchRequest) -> str:
     return f"refs/agentrun/{'commits' if request.by_commit else 'refs'}/{digest}"
 
 
-def _has_commit(repo_path: Path, commit_id: str) -> bool:
+def has_commit(repo_path: Path, commit_id: str) -> bool:
+    """Whether the repository at `repo_path` (or its alternates) has `commit_id`. Blocking."""
     try:
         run_git(repo_path, ["cat-file", "-e", f"{commit_id}^{{commit}}"])
     except git.GitCommandError:
@@ -132,19 +140,12 @@ def fetch_into(repo_path: Path, target: MirrorTarget, request: FetchRequest) -> 
     local = _local_ref(request)
     secrets = url_secrets(target.fetch_url)
     args = ["fetch", "--depth=1", "--no-tags", "--no-write-fetch-head", "--quiet"]
-    # A credential-carrying URL is handed over as `url.<fetch>.insteadOf=<display>`
-    # through the environment, so argv (and gitpython's debug log) shows the display URL.
-    rewrite = (
-        {f"url.{target.fetch_url}.insteadOf": target.display_url}
-        if target.fetch_url != target.display_url
-        else None
-    )
     try:
         run_git(
             repo_path,
             [*args, target.display_url, f"+{request.wanted}:{local}"],
             timeout_seconds=FETCH_TIMEOUT_SECONDS,
-            secret_config=rewrite,
+            secret_config=target.url_rewrite(),
         )
     except git.GitCommandError as exc:
         error = classify_fetch_error(
@@ -211,7 +212,7 @@ class ObjectStore:
             if not path.exists():
                 await anyio.to_thread.run_sync(_init_bare, path)
             elif request.commit_id is not None and await anyio.to_thread.run_sync(
-                _has_commit, path, request.commit_id
+                has_commit, path, request.commit_id
             ):
                 self._resolved[key] = request.commit_id
                 return FetchedCommit(path, request.commit_id, fetched=False)

@@ -45,6 +45,17 @@ class MirrorTarget:
     mirror_base_url: str
     repo_key: str
 
+    def url_rewrite(self) -> dict[str, str]:
+        """git config that sends the display URL to the credential-carrying one.
+
+        `{"url.<fetch_url>.insteadOf": display_url}`, empty when they are the same; pass
+        it as `run_git(..., secret_config=...)` (the environment, never argv), so argv
+        and gitpython's debug log show the display URL only.
+        """
+        if self.fetch_url == self.display_url:
+            return {}
+        return {f"url.{self.fetch_url}.insteadOf": self.display_url}
+
 
 def display_url(url: str) -> str:
     """`url` without userinfo: `https://u:t@host/x` → `https://host/x`.

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import git
 
+from bundles.fetch import has_commit
 from bundles.gitops import git_message, run_git, sanitized
 from contract.failures import RunnerError, WorkspaceError
 from runner.safety.masking import Masker
@@ -177,14 +178,6 @@ def _prepare_repo(git_dir: Path, subject: Path) -> None:
         (git_dir / "shallow").write_text("".join(f"{sha}\n" for sha in sorted(known)))
 
 
-def _has_commit(g: _Git, commit: str) -> bool:
-    try:
-        g("cat-file", "-e", f"{commit}^{{commit}}")
-    except git.GitCommandError:
-        return False
-    return True
-
-
 def _mask_index(g: _Git, base: str, masker: Masker, scratch: Path) -> list[str]:
     """Replace, in the temp index, every changed blob that holds a secret; the paths."""
     raw = g("diff-index", "--cached", "--no-renames", "-z", "--raw", base)
@@ -220,10 +213,11 @@ def _agent_head(g: _Git, subject: Path, base: str, masker: Masker) -> tuple[str 
         (head to keep as a second parent or None, a note when it was left out).
     """
     try:  # read in Python: git itself would read the agent's own config
-        head = git.SymbolicReference.dereference_recursive(git.Repo(str(subject)), "HEAD")
+        with git.Repo(str(subject)) as agent_repo:
+            head = git.SymbolicReference.dereference_recursive(agent_repo, "HEAD")
     except (git.GitError, OSError, ValueError, TypeError):
         return None, None
-    if head == base or not _has_commit(g, head):
+    if head == base or not has_commit(g.git_dir, head):
         return None, None
     try:
         g("merge-base", "--is-ancestor", base, head)
@@ -285,9 +279,9 @@ def capture_change(
             raise WorkspaceError("the subject directory is gone; nothing can be captured")
         _prepare_repo(git_dir, subject)
         g = _Git(git_dir, subject, index)
-        if not _has_commit(g, base_commit) and refetch_base is not None:
+        if not has_commit(git_dir, base_commit) and refetch_base is not None:
             refetch_base(git_dir)
-        if not _has_commit(g, base_commit):
+        if not has_commit(git_dir, base_commit):
             raise WorkspaceError(
                 f"the base commit {base_commit} is no longer in the workspace's repository",
                 detail={"baseCommit": base_commit},

@@ -21,7 +21,7 @@ import anyio.to_thread
 import git
 
 from bundles.gitops import FETCH_TIMEOUT_SECONDS, git_message, run_git, sanitized
-from bundles.mirror import MirrorTarget
+from bundles.mirror import MirrorTarget, url_secrets
 from contract.failures import WorkspaceError
 from runner.manager.retry import RetryPolicy, call_with_retries
 
@@ -57,18 +57,13 @@ def push_once(git_dir: str, target: MirrorTarget, token: str, commit: str, ref: 
             message is git's (token and URL credentials removed).
     """
     header = {"http.extraHeader": f"Authorization: Bearer {token}"} if token else {}
-    rewrite = (
-        {f"url.{target.fetch_url}.insteadOf": target.display_url}
-        if target.fetch_url != target.display_url
-        else {}
-    )
-    secrets = [s for s in (token, target.fetch_url) if s]
+    secrets = [s for s in (token, *url_secrets(target.fetch_url)) if s]
     try:
         run_git(
             Path(git_dir),
             ["push", "--porcelain", "--no-verify", target.display_url, f"{commit}:{ref}"],
             timeout_seconds=FETCH_TIMEOUT_SECONDS,
-            secret_config={**header, **rewrite},
+            secret_config={**header, **target.url_rewrite()},
             extra_env={"GIT_DIR": git_dir},
         )
     except git.GitCommandError as exc:
