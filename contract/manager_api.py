@@ -76,6 +76,10 @@ class Lease(Wire):
     ttl_seconds: int | None = None
 
 
+ImageDetail = Literal["auto", "low", "high", "original"]
+"""Codex 0.171 `ImageDetail`: how finely the model looks at an image."""
+
+
 class TextInputItem(Wire):
     """`{"type": "text", "text": …}` (§2, §5); Codex `TextUserInput`."""
 
@@ -89,7 +93,7 @@ class ImageInputItem(Wire):
     type: Literal["image"]
     url: str | None = None
     file_id: str | None = None
-    detail: str | None = None
+    detail: ImageDetail | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageInputItem:
@@ -103,7 +107,7 @@ class LocalImageInputItem(Wire):
 
     type: Literal["localImage"]
     path: str
-    detail: str | None = None
+    detail: ImageDetail | None = None
 
 
 class SkillInputItem(Wire):

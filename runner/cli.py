@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 
 import anyio
 from pythonjsonlogger.json import JsonFormatter
@@ -37,19 +36,4 @@ def main(argv: list[str] | None = None) -> None:
     _setup_logging()
     from runner.attempt import run_from_environ
 
-    _prefetch_protocol()
     sys.exit(anyio.run(run_from_environ))
-
-
-def _prefetch_protocol() -> None:
-    """Import Codex's generated models in a thread while the attempt starts.
-
-    `initialize` needs them (`adapters.codex.messages.build_params`) and building them is
-    the largest single cost of a start (issue 14, docs/benchmarks.md), but until then the
-    runner mostly waits: for the claim, `codex --version`, the sandbox preflight and the
-    app-server's start. The import lock makes the first real use wait for the thread if
-    it is not done yet.
-    """
-    from adapters.codex.messages import protocol
-
-    threading.Thread(target=protocol, name="prefetch-protocol", daemon=True).start()

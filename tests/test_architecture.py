@@ -59,6 +59,12 @@ def test_the_checkout_keeps_every_import_contract() -> None:
         ("contract/job_spec.py", "import bundles.job", "packages"),
         ("runner/eventlog/spool.py", "import runner.manager.client", "runner-rooms"),
         ("runner/safety/masking.py", "from runner.turn import liveness", "runner-rooms"),
+        ("runner/turn/items.py", "import adapters.codex.generated.protocol", "schema-off-runtime"),
+        (
+            "adapters/codex/client.py",
+            "from adapters.codex.generated import protocol",
+            "schema-off-runtime",
+        ),
     ],
 )
 def test_an_import_against_the_arrows_breaks_its_contract(

@@ -1,47 +1,17 @@
-"""Typed views of the Codex app-server messages the runner sends and consumes.
+"""Small helpers for the Codex app-server messages: the text `UserInput` and `dig`.
 
-The models are generated (`adapters/codex/generated/protocol.py`, by
-`scripts/generate_protocol.py`) from `codex app-server generate-json-schema
---experimental` of the pinned default binary, Codex 0.171.0, and cover only the closure
-of the messages listed there. Why generated rather than the official `openai-codex`
-package's models: that package's models are for 0.163 (its own pinned binary) while our
-default backend is 0.171, it brings its own client stack we do not use, and generating
-from the exact binary we spawn keeps the schema and the wire in step (regenerate when the
-pin moves). Requests are validated through them before they are sent; items are read
-through them (`runner.turn.items`, falling back to the raw dict on drift, e.g. from the 0.163
-or 0.169 binaries); the few other notification fields the runner needs are read tolerantly with
-`dig`, so an unknown method or a new field never costs a message.
+The runner reads notification fields tolerantly with `dig`, so an unknown method or a
+new field never costs a message; items are read through the hand-written views of
+`adapters.codex.items`. The generated models of the pinned Codex 0.171 schema
+(`adapters/codex/generated/protocol.py`, by `scripts/generate_protocol.py`, from
+`codex app-server generate-json-schema --experimental`) are not imported at run time:
+the tests check the runner's request params and item views against them (issue 14:
+building them cost ~0.25 s and ~7 MiB of every start).
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
 from typing import Any
-
-from pydantic import BaseModel
-
-
-def protocol() -> ModuleType:
-    """The generated models, imported on first use (it takes ~0.3 s; boot pays it late)."""
-    return importlib.import_module("adapters.codex.generated.protocol")
-
-
-def build_params(model: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Validate request params against the pinned schema and dump them for the wire.
-
-    Args:
-        model: the name of a generated `*Params` model, e.g. `"ThreadStartParams"`.
-        data: the params in wire (camelCase) form.
-
-    Returns:
-        The params in wire form, `None` members dropped.
-
-    Raises:
-        pydantic.ValidationError: `data` does not fit the schema of Codex 0.171.
-    """
-    cls: type[BaseModel] = getattr(protocol(), model)
-    return cls.model_validate(data).model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
 def text_input(text: str) -> dict[str, Any]:

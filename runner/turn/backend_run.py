@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import ValidationError
 
 from adapters.codex.binary import CodexBinary, codex_version
 from adapters.codex.client import CodexClient, open_codex
@@ -27,7 +26,7 @@ from adapters.codex.session import JsonRpcError
 from adapters.codex.transport import StdioTransport
 from concurrency.streams import take
 from concurrency.taskgroups import first_of, task_group
-from contract.failures import BackendError, FailureKind, JobSpecError, RunnerError
+from contract.failures import BackendError, FailureKind, RunnerError
 from contract.manager_api import InputItem, Job, TextInputItem
 from runner.eventlog.events import EventLog
 from runner.safety.hygiene_stats import cgroup_oom_kill_count, classify_exit
@@ -224,10 +223,6 @@ async def _open_thread(
             )
         else:
             result = await client.start_thread(thread_params(job, cwd), timeout_seconds=timeout)
-    except ValidationError as exc:
-        raise JobSpecError(
-            f"backend settings do not fit Codex's thread params: {exc.errors()[0]['msg']}"
-        ) from exc
     except JsonRpcError as exc:
         if is_config_error(exc.message):
             raise BackendError(FailureKind.BACKEND_CONFIG_INVALID, exc.message) from exc
@@ -317,10 +312,6 @@ async def _drive_turn(
             return verdict_for_interrupt(control.reason, None)
         try:
             result = await client.start_turn(thread_id, turn_input(job, plan.prompt_items))
-        except ValidationError as exc:
-            raise JobSpecError(
-                f"command input does not fit Codex's turn/start: {exc.errors()[0]['msg']}"
-            ) from exc
         except JsonRpcError as exc:
             raise BackendError(
                 FailureKind.PROVIDER_ERROR, f"turn/start refused: {exc.message}"

@@ -1,39 +1,32 @@
 """Summaries of Codex thread items for `item.started` / `item.completed` events (§9).
 
-Items are read through the generated 0.171 models (`ThreadItem` union); an item the
-pinned schema cannot validate (a new item type, or a drifted shape from another Codex
-version) is summarized from the raw dict by id and type, so it is never lost.
+Items are read through the hand-written views of `adapters.codex.items` (Codex 0.171
+`ThreadItem`). An item of a schema type that is not summarized gets its `status`; an
+item of an unknown type, or of a summarized type whose fields do not fit (a drifted
+shape from another Codex version), is summarized from the raw dict by id and type and
+marked `schemaDrift`, so it is never lost.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from adapters.codex.messages import dig, protocol
+from adapters.codex.items import (
+    SUMMARIZED_TYPES,
+    THREAD_ITEM_TYPES,
+    AgentMessageItem,
+    CommandExecutionItem,
+    DynamicToolCallItem,
+    FileChangeItem,
+    McpToolCallItem,
+    ReasoningItem,
+    UserMessageItem,
+    parse_item,
+)
+from adapters.codex.messages import dig
 
 OUTPUT_TAIL_CHARS = 8192
 """How much of a command's output an `item.completed` event carries (its tail)."""
-
-
-def parse_item(raw: Any) -> BaseModel | None:
-    """The typed item (one member of the `ThreadItem` union), or None on drift."""
-    try:
-        item: BaseModel = protocol().ThreadItem.model_validate(raw).root
-        return item
-    except ValidationError:
-        return None
-
-
-def _root(value: Any) -> Any:
-    return getattr(value, "root", value)
-
-
-def _user_text(item: Any) -> str:
-    return "\n".join(
-        text for part in item.content if isinstance(text := getattr(_root(part), "text", None), str)
-    )
 
 
 def item_summary(raw: dict[str, Any]) -> dict[str, Any]:
@@ -50,45 +43,39 @@ def item_summary(raw: dict[str, Any]) -> dict[str, Any]:
     item_id = str(raw.get("id", ""))
     item_type = str(raw.get("type", "unknown"))
     out: dict[str, Any] = {"itemId": item_id, "itemType": item_type}
-    item = parse_item(raw)
-    p = protocol()
-    match item:
-        case p.AgentMessageThreadItem():
+    match parse_item(raw):
+        case AgentMessageItem() as item:
             out["text"] = item.text
-        case p.CommandExecutionThreadItem():
+        case CommandExecutionItem() as item:
             output = item.aggregated_output or ""
             out |= {
                 "command": item.command,
-                "cwd": _root(item.cwd),
+                "cwd": item.cwd,
                 "exitCode": item.exit_code,
                 "durationMs": item.duration_ms,
                 "output": output[-OUTPUT_TAIL_CHARS:],
-                "status": _root(item.status),
+                "status": item.status,
             }
             if len(output) > OUTPUT_TAIL_CHARS:
                 out["truncated"] = True  # §9: a cut text field says so
                 out["outputBytes"] = len(output.encode())
-        case p.FileChangeThreadItem():
-            out["changes"] = [
-                {"path": c.path, "kind": _root(getattr(_root(c.kind), "type", None))}
-                for c in item.changes
-            ]
-            out["status"] = _root(item.status)
-        case p.McpToolCallThreadItem():
-            out |= {"server": item.server, "tool": item.tool, "status": _root(item.status)}
-        case p.DynamicToolCallThreadItem():
-            out |= {"tool": item.tool, "status": _root(item.status), "success": item.success}
-        case p.ReasoningThreadItem():
+        case FileChangeItem() as item:
+            out["changes"] = [{"path": c.path, "kind": c.kind.type} for c in item.changes]
+            out["status"] = item.status
+        case McpToolCallItem() as item:
+            out |= {"server": item.server, "tool": item.tool, "status": item.status}
+        case DynamicToolCallItem() as item:
+            out |= {"tool": item.tool, "status": item.status, "success": item.success}
+        case ReasoningItem() as item:
             out["summary"] = "".join(item.summary or [])
-        case p.UserMessageThreadItem():
-            out["text"] = _user_text(item)
+        case UserMessageItem() as item:
+            out["text"] = "\n".join(part.text for part in item.content if part.text is not None)
+        case None if item_type in THREAD_ITEM_TYPES and item_type not in SUMMARIZED_TYPES:
+            if isinstance(status := raw.get("status"), str):
+                out["status"] = status
         case None:
             out["schemaDrift"] = True
             for key in ("text", "command", "status", "tool", "server"):
                 if isinstance(value := dig(raw, key), str | int | float | bool):
                     out[key] = value
-        case _:
-            status = getattr(item, "status", None)
-            if status is not None:
-                out["status"] = _root(status)
     return out
