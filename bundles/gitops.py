@@ -21,6 +21,7 @@ from typing import BinaryIO
 import git
 
 from bundles.mirror import redact
+from bundles.requests import COMMIT_ID
 from contract.failures import BundleError, FailureKind
 
 __all__ = [
@@ -40,8 +41,6 @@ LOCAL_TIMEOUT_SECONDS = 120.0
 """Upper bound of one local git command: init, rev-parse, checkout (seconds)."""
 MAX_MESSAGE_CHARS = 2000
 """Longest git message carried into a `BundleError` (the tail is kept)."""
-COMMIT_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-"""A full SHA-1 or SHA-256 object id, lower-case hex."""
 
 _FETCH_CONFIG = (
     "protocol.version=2",

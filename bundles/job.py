@@ -20,10 +20,9 @@ from typing import Any
 
 import anyio.to_thread
 
+from bundles.checks import check_resources
 from bundles.fetch import ObjectStore, fetch_request
 from bundles.materialize import materialize_mappings
-from bundles.mirror import MirrorTarget, resolve_fetch_url
-from bundles.paths import clean_relative
 from bundles.prompts import prompt_item, read_prompt_refs
 from bundles.provenance import (
     BUNDLE_EVENT,
@@ -32,7 +31,6 @@ from bundles.provenance import (
     workspace_event_data,
 )
 from bundles.workspace import SubjectCheckout, checkout_subject, subject_dir
-from contract.failures import JobSpecError
 from contract.job_spec import ResourceBundleSpec, WorkspaceSpec
 
 __all__ = ["Emit", "Materialized", "materialize_job"]
@@ -64,27 +62,6 @@ class Materialized:
 
 def _elapsed_ms(start: float) -> int:
     return int((time.monotonic() - start) * 1000)
-
-
-def _validate(
-    workspace: WorkspaceSpec | None, bundles: Sequence[ResourceBundleSpec], mirror: str
-) -> tuple[MirrorTarget | None, list[MirrorTarget]]:
-    """Check everything that needs no I/O; return the mirror targets."""
-    workspace_target = None
-    if workspace is not None:
-        workspace_target = resolve_fetch_url(workspace.repo_url, mirror)
-        fetch_request(workspace.ref, workspace.commit_id)
-        clean_relative(workspace.path, what="workspace.path")
-    targets = []
-    for bundle in bundles:
-        targets.append(resolve_fetch_url(bundle.repo_url, mirror))
-        fetch_request(bundle.ref, bundle.commit_id)
-        for mapping in bundle.bundles:
-            clean_relative(mapping.source, what="source", allow_root=True)
-            clean_relative(mapping.target, what="target")
-        for ref in bundle.prompt_refs:
-            clean_relative(ref, what="promptRef")
-    return workspace_target, targets
 
 
 async def materialize_job(
@@ -124,11 +101,7 @@ async def materialize_job(
     root = await anyio.to_thread.run_sync(workspace_root.resolve)
     if workspace is None and not bundles:
         return Materialized(cwd=root)
-    if not mirror_base_url:
-        raise JobSpecError(
-            "AGENTRUN_GIT_MIRROR_URL is required when the job has a workspace or bundles"
-        )
-    workspace_target, targets = _validate(workspace, bundles, mirror_base_url)
+    workspace_target, targets = check_resources(workspace, bundles, mirror_base_url)
     await anyio.to_thread.run_sync(partial(root.mkdir, parents=True, exist_ok=True))
     result = Materialized(cwd=root)
 

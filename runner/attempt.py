@@ -49,7 +49,7 @@ from runner.manager.terminal import deliver_after_acks, report_verdict
 from runner.recovery import end_orphaned_backend, recovered_facts, recovered_verdict
 from runner.safety.hygiene import become_subreaper, kill_descendants
 from runner.safety.masking import Masker
-from runner.turn.backend_run import BackendPlan, TurnControl, run_turn
+from runner.turn.backend_run import BackendPlan, TurnControl, TurnSetup, run_turn
 from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.turn.liveness import LivenessTracker
 from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
@@ -384,40 +384,30 @@ class Attempt:
                     },
                     command_id=cid,
                 )
-            env.workspace.mkdir(parents=True, exist_ok=True)
-
-            cwd = await anyio.to_thread.run_sync(env.workspace.resolve)
-            prompt_items: list[dict[str, Any]] = []
             if job.workspace is not None or job.resource_bundles:
-                # GitPython and the bundle code are imported only for a job that needs
-                # them (issue 14: a plain job's start does not pay for them).
-                from bundles.job import materialize_job
+                # Before anything is spawned (§2); the checks import no git (issue 14).
+                from bundles.checks import check_resources
 
-                async def emit(type: str, data: dict[str, Any]) -> None:
-                    await self.events.emit(type, data, command_id=cid)
-
-                self.materialized = materialized = await materialize_job(
-                    job.workspace,
-                    job.resource_bundles,
-                    workspace_root=env.workspace,
-                    mirror_base_url=env.git_mirror_url,
-                    scratch_dir=env.runtime_home / SPOOL_DIRNAME / "git",
-                    emit=emit,
-                )
-                cwd, prompt_items = materialized.cwd, materialized.prompt_items
-            await anyio.to_thread.run_sync(link_workspace_skills, home, env.workspace)
+                check_resources(job.workspace, job.resource_bundles, env.git_mirror_url)
+            env.workspace.mkdir(parents=True, exist_ok=True)
+            root = await anyio.to_thread.run_sync(env.workspace.resolve)
             plan = BackendPlan(
                 binary=resolve_codex_binary(env.codex_bin),
                 env=backend_environment(home, transient, env.proxy),
-                cwd=cwd,
+                cwd=root,
                 codex_home=home.path,
-                prompt_items=prompt_items,
                 runner_version=RUNNER_VERSION,
             )
-            if self.control.reason is not None:
+            if self.control.reason is not None:  # §5 early cancel: nothing is spawned
                 return verdict_for_interrupt(self.control.reason, None)
+
+            async def prepare() -> TurnSetup:
+                setup = await self._materialize(job, root)
+                await anyio.to_thread.run_sync(link_workspace_skills, home, env.workspace)
+                return setup
+
             return await run_turn(
-                job, plan, self.events, self.liveness, self.control, self._set_backend_pid
+                job, plan, self.events, self.liveness, self.control, self._set_backend_pid, prepare
             )
         except RunnerError as exc:
             return Verdict.from_error(exc)
@@ -426,6 +416,29 @@ class Attempt:
             return Verdict(
                 "failed", FailureKind.RUNNER_INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
             )
+
+    async def _materialize(self, job: Job, root: Path) -> TurnSetup:
+        """The workspace and bundles (§2), while the backend starts; the thread's cwd."""
+        if job.workspace is None and not job.resource_bundles:
+            return TurnSetup(cwd=root)
+        # GitPython and the bundle code are imported only for a job that needs them
+        # (issue 14: a plain job's start does not pay for them).
+        from bundles.job import materialize_job
+
+        cid = self.command_id
+
+        async def emit(type: str, data: dict[str, Any]) -> None:
+            await self.events.emit(type, data, command_id=cid)
+
+        self.materialized = materialized = await materialize_job(
+            job.workspace,
+            job.resource_bundles,
+            workspace_root=self.env.workspace,
+            mirror_base_url=self.env.git_mirror_url,
+            scratch_dir=self.env.runtime_home / SPOOL_DIRNAME / "git",
+            emit=emit,
+        )
+        return TurnSetup(cwd=materialized.cwd, prompt_items=materialized.prompt_items)
 
     def _started_data(self) -> dict[str, Any]:
         env = self.env

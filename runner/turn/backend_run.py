@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 
 from adapters.codex.binary import CodexBinary, codex_version
-from adapters.codex.client import CodexClient, open_codex
+from adapters.codex.client import CodexClient, spawn_codex
 from adapters.codex.messages import dig, text_input
 from adapters.codex.session import JsonRpcError
 from adapters.codex.transport import StdioTransport
@@ -79,14 +79,25 @@ class TurnControl:
 
 @dataclass
 class BackendPlan:
-    """Everything `run_turn` needs besides the job."""
+    """Everything `run_turn` needs besides the job to spawn the backend.
+
+    `cwd` is the backend process's working directory (the workspace root, which exists
+    before anything is materialized into it); each thread gets its own (`TurnSetup`).
+    """
 
     binary: CodexBinary
     env: dict[str, str]
     cwd: Path
     codex_home: Path
-    prompt_items: list[dict[str, Any]]
     runner_version: str
+
+
+@dataclass
+class TurnSetup:
+    """What the workspace set-up decided: the thread's `cwd` and the prompt items."""
+
+    cwd: Path
+    prompt_items: list[dict[str, Any]] = field(default_factory=list)
 
 
 def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
@@ -145,11 +156,18 @@ async def run_turn(
     liveness: LivenessTracker,
     control: TurnControl,
     on_pid: Callable[[int | None], None],
+    prepare: Callable[[], Awaitable[TurnSetup]],
 ) -> Verdict:
     """Run the command's turn; returns how the attempt ends.
 
+    The app-server is spawned and `initialize`d, and the sandbox preflighted, while
+    `prepare` materializes the workspace (issue 14: Codex's ~0.12 s start overlaps the
+    fetches). An error of `prepare` wins over one of the backend's start; a stop asked
+    for meanwhile (e.g. an early cancel, §5) ends the attempt before any thread exists.
+
     Raises:
-        RunnerError: spawn, config, thread and protocol failures, with their kinds.
+        RunnerError: `prepare`'s errors, spawn, config, thread and protocol failures,
+            with their kinds.
     """
     command_id = job.command.command_id
 
@@ -174,14 +192,18 @@ async def run_turn(
             preflight_alongside(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd) as (
                 preflight_passed
             ),
-            open_codex(
+            spawn_codex(
                 plan.binary.path,
                 env=plan.env,
                 cwd=plan.cwd,
                 handler=handler,
                 client_version=plan.runner_version,
-            ) as client,
+            ) as initialized,
         ):
+            setup = await prepare()
+            if control.reason is not None:
+                return verdict_for_interrupt(control.reason, None)
+            client = await initialized()
             transport = client.transport
             on_pid(client.transport.pid)
             try:
@@ -196,9 +218,9 @@ async def run_turn(
                         "binaryOrigin": plan.binary.origin,
                     },
                 )
-                thread_id = await _open_thread(client, job, plan.cwd, emit)
+                thread_id = await _open_thread(client, job, setup.cwd, emit)
                 control.client, control.thread_id = client, thread_id
-                return await _drive_turn(client, job, plan, thread_id, events, liveness, control)
+                return await _drive_turn(client, job, setup, thread_id, events, liveness, control)
             finally:
                 on_pid(None)
     except BackendError as exc:
@@ -262,7 +284,7 @@ async def _open_thread(
 async def _drive_turn(
     client: CodexClient,
     job: Job,
-    plan: BackendPlan,
+    setup: TurnSetup,
     thread_id: str,
     events: EventLog,
     liveness: LivenessTracker,
@@ -311,7 +333,7 @@ async def _drive_turn(
             tg.cancel_scope.cancel()
             return verdict_for_interrupt(control.reason, None)
         try:
-            result = await client.start_turn(thread_id, turn_input(job, plan.prompt_items))
+            result = await client.start_turn(thread_id, turn_input(job, setup.prompt_items))
         except JsonRpcError as exc:
             raise BackendError(
                 FailureKind.PROVIDER_ERROR, f"turn/start refused: {exc.message}"
@@ -370,4 +392,4 @@ def _stderr_hint(client: CodexClient) -> str:
     return f"; stderr: {tail[-500:]}" if tail else ""
 
 
-__all__ = ["BackendPlan", "TurnControl", "run_turn", "thread_params", "turn_input"]
+__all__ = ["BackendPlan", "TurnControl", "TurnSetup", "run_turn", "thread_params", "turn_input"]
