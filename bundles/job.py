@@ -21,8 +21,9 @@ from typing import Any
 import anyio.to_thread
 
 from bundles.checks import check_resources
-from bundles.fetch import ObjectStore, fetch_request
+from bundles.fetch import FetchedCommit, ObjectStore, fetch_request
 from bundles.materialize import materialize_mappings
+from bundles.mirror import MirrorTarget
 from bundles.prompts import prompt_item, read_prompt_refs
 from bundles.provenance import (
     BUNDLE_EVENT,
@@ -31,6 +32,8 @@ from bundles.provenance import (
     workspace_event_data,
 )
 from bundles.workspace import SubjectCheckout, checkout_subject, subject_dir
+from concurrency.taskgroups import task_group
+from contract.failures import RunnerError
 from contract.job_spec import ResourceBundleSpec, WorkspaceSpec
 
 __all__ = ["Emit", "Materialized", "materialize_job"]
@@ -75,6 +78,10 @@ async def materialize_job(
 ) -> Materialized:
     """Materialize the subject repository and the resource bundles of one attempt.
 
+    The bundles' repositories are fetched while the subject is checked out; the bundles
+    are then mapped into the workspace one by one, in spec order. Each bundle's
+    `durationMs` counts from the start of the fetches.
+
     Args:
         workspace: the job's `workspace` (contract §2), or None.
         bundles: the job's `resourceBundles`, in order.
@@ -96,7 +103,8 @@ async def materialize_job(
             be fetched, a `repoUrl` is neither GitHub nor under the mirror, a bad ref or
             commit id.
         BundleError: `bundle-mirror-miss`, `bundle-ref-not-found`, `bundle-fetch-failed`,
-            `bundle-path-invalid` (contract §10).
+            `bundle-path-invalid` (contract §10). When several fail, the subject's error
+            is raised, else the first failed bundle's in spec order.
     """
     root = await anyio.to_thread.run_sync(workspace_root.resolve)
     if workspace is None and not bundles:
@@ -105,44 +113,42 @@ async def materialize_job(
     await anyio.to_thread.run_sync(partial(root.mkdir, parents=True, exist_ok=True))
     result = Materialized(cwd=root)
 
-    if workspace is not None and workspace_target is not None:
-        start = time.monotonic()
-        dest = await anyio.to_thread.run_sync(subject_dir, root, workspace.path)
-        request = fetch_request(workspace.ref, workspace.commit_id)
-        logger.info(
-            "materializing the workspace from %s at %s",
-            workspace_target.display_url,
-            request.wanted,
-        )
-        checkout = await anyio.to_thread.run_sync(
-            lambda: checkout_subject(dest, workspace_target, request, workspace_root=root)
-        )
-        result = Materialized(cwd=checkout.path, subject=checkout)
-        await emit(
-            WORKSPACE_EVENT,
-            workspace_event_data(
-                workspace, workspace_target, checkout, duration_ms=_elapsed_ms(start)
-            ),
-        )
-
+    # The bundles' fetches run while the subject is checked out (issue 14); they are
+    # mapped afterwards, in spec order, because a mapping may not land in the subject.
+    # A subject failure wins; then the first failed bundle in spec order.
     store = ObjectStore(scratch_dir)
+    started = time.monotonic()
+    fetched: dict[int, FetchedCommit | RunnerError] = {}
+
+    async def prefetch(index: int, bundle: ResourceBundleSpec, target: MirrorTarget) -> None:
+        try:
+            fetched[index] = await store.fetch(target, fetch_request(bundle.ref, bundle.commit_id))
+        except RunnerError as exc:
+            fetched[index] = exc
+
+    async with task_group() as fetches:
+        for index, (bundle, target) in enumerate(zip(bundles, targets, strict=True)):
+            fetches.start_soon(prefetch, index, bundle, target)
+        if workspace is not None and workspace_target is not None:
+            result = await _checkout(workspace, workspace_target, root, emit)
+
     subject = result.subject.path if result.subject is not None else None
-    for bundle, target in zip(bundles, targets, strict=True):
-        start = time.monotonic()
-        request = fetch_request(bundle.ref, bundle.commit_id)
-        fetched = await store.fetch(target, request)
+    for index, (bundle, target) in enumerate(zip(bundles, targets, strict=True)):
+        commit = fetched[index]
+        if isinstance(commit, RunnerError):
+            raise commit
         logger.info(
             "materializing bundle %s from %s at %s (%s)",
             bundle.name,
             target.display_url,
-            fetched.commit_id,
-            "fetched" if fetched.fetched else "already in the object store",
+            commit.commit_id,
+            "fetched" if commit.fetched else "already in the object store",
         )
         mapped = await anyio.to_thread.run_sync(
             partial(
                 materialize_mappings,
-                fetched.repo_path,
-                fetched.commit_id,
+                commit.repo_path,
+                commit.commit_id,
                 bundle.bundles,
                 workspace_root=root,
                 subject=subject,
@@ -150,17 +156,38 @@ async def materialize_job(
         )
         refs = await anyio.to_thread.run_sync(
             read_prompt_refs,
-            fetched.repo_path,
-            fetched.commit_id,
+            commit.repo_path,
+            commit.commit_id,
             bundle.name,
             list(bundle.prompt_refs),
         )
         result.prompt_items.extend(prompt_item(ref) for ref in refs)
-        result.bundle_commits[bundle.name] = fetched.commit_id
+        result.bundle_commits[bundle.name] = commit.commit_id
         await emit(
             BUNDLE_EVENT,
             bundle_event_data(
-                bundle, target, fetched.commit_id, mapped, duration_ms=_elapsed_ms(start)
+                bundle, target, commit.commit_id, mapped, duration_ms=_elapsed_ms(started)
             ),
         )
     return result
+
+
+async def _checkout(
+    workspace: WorkspaceSpec,
+    target: MirrorTarget,
+    root: Path,
+    emit: Callable[[str, dict[str, Any]], Awaitable[None]],
+) -> Materialized:
+    """Check the subject repository out under `root`; emit `workspace.materialized`."""
+    start = time.monotonic()
+    dest = await anyio.to_thread.run_sync(subject_dir, root, workspace.path)
+    request = fetch_request(workspace.ref, workspace.commit_id)
+    logger.info("materializing the workspace from %s at %s", target.display_url, request.wanted)
+    checkout = await anyio.to_thread.run_sync(
+        lambda: checkout_subject(dest, target, request, workspace_root=root)
+    )
+    await emit(
+        WORKSPACE_EVENT,
+        workspace_event_data(workspace, target, checkout, duration_ms=_elapsed_ms(start)),
+    )
+    return Materialized(cwd=checkout.path, subject=checkout)

@@ -111,6 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.side == "write":
             self._serve_write(path, split.query, repo, rest, service, body)
             return
+        mirror._hold(repo)
         injected = mirror._injected_failure(repo)
         response: _Response
         if injected is not None:

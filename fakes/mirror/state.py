@@ -150,6 +150,13 @@ class GitMirror:
         self._write_fail_until: float | None = None
         self._write_fail_until_status = 500
         self._write_fail_always: int | None = None
+        self._gate: threading.Event | None = None
+        self._gate_timeout = 0.0
+        self._meet: set[str] | None = None
+        self._waiting: set[str] = set()
+        self._met = threading.Condition(self._lock)
+        self.held_past_timeout = 0
+        """Read-side requests a hold knob released by its timeout rather than its condition."""
 
     # -- request log -------------------------------------------------------------------
 
@@ -286,7 +293,38 @@ class GitMirror:
             self._write_fail_until = None
             self._write_fail_next = 0
 
+    def hold_reads_until(self, gate: threading.Event, *, timeout_seconds: float = 10.0) -> None:
+        """Hold every read-side request until `gate` is set (e.g. by a test once something
+        else has happened), each for at most `timeout_seconds`; a request released by the
+        timeout instead counts in `held_past_timeout`."""
+        with self._lock:
+            self._gate, self._gate_timeout = gate, timeout_seconds
+
+    def hold_reads_until_all_wait(self, repos: set[str], *, timeout_seconds: float = 10.0) -> None:
+        """Hold read-side requests until requests for every one of `repos` are held at
+        the same time, then release them all and stop holding: a client that fetches
+        those repositories one after the other is held `timeout_seconds` per request
+        instead (counted in `held_past_timeout`)."""
+        with self._lock:
+            self._meet = {repo_key(r) for r in repos}
+            self._waiting = set()
+            self._gate_timeout = timeout_seconds
+
     # -- used by the request handler ---------------------------------------------------
+
+    def _hold(self, repo: str | None) -> None:
+        with self._lock:
+            gate, timeout = self._gate, self._gate_timeout
+            if self._meet is not None and repo is not None:
+                self._waiting.add(repo_key(repo))
+                if self._meet <= self._waiting:
+                    self._meet = None
+                    self._met.notify_all()
+                elif not self._met.wait_for(lambda: self._meet is None, timeout):
+                    self.held_past_timeout += 1
+        if gate is not None and not gate.wait(timeout):
+            with self._lock:
+                self.held_past_timeout += 1
 
     def _injected_write_failure(self) -> int | None:
         with self._lock:

@@ -3,14 +3,16 @@
 `send_events` posts the event log in adaptive batches (§3): an event is sent at once when
 no request is in flight, and events coalesce while one is outstanding (one request at a
 time, at most 500 events and 1 MiB each), so latency is about one round trip while the
-stream is light. When more than `FLOOD_ARRIVALS_PER_REQUEST` backend messages arrived
-during the last request (a flood: the stream outruns the round trip many times over),
-the next batch lingers up to `BATCH_LINGER_SECONDS` or until it is full, so a flood
-costs no more requests per second than the timed batcher before it. It honours
-`ackedSeq`, resynchronizes on `seq-gap`, retries transient failures
-(`runner.manager.retry`) and never drops an event. `send_heartbeats` posts one heartbeat
-right away and then one every `heartbeatIntervalSeconds` (§4) on its own HTTP connection pool,
-so an event flood cannot delay it. Both stop the attempt through `ManagerLink.lose` on
+stream is light; posts start at least `MIN_POST_INTERVAL_SECONDS` apart, so a steady
+stream costs at most 50 requests per second however fast the manager answers. When more
+than `FLOOD_ARRIVALS_PER_REQUEST` backend messages arrived during the last request (a
+flood: the stream outruns the round trip many times over), the next batch lingers up to
+`BATCH_LINGER_SECONDS` or until it is full, so a flood costs no more requests per second
+than the timed batcher before it. It honours `ackedSeq`, resynchronizes on `seq-gap`,
+retries transient failures (`runner.manager.retry`) and never drops an event.
+`send_heartbeats` posts one heartbeat right away and then one every
+`heartbeatIntervalSeconds` (§4) on its own HTTP connection pool, so an event flood cannot
+delay it. Both stop the attempt through `ManagerLink.lose` on
 `lease-lost` (409) or `attempt-cancelled` (410).
 """
 
@@ -43,6 +45,9 @@ FLOOD_ARRIVALS_PER_REQUEST = 1000
 """This many backend messages during one request means a flood: the next batch lingers
 (10 000 deltas/s at a 20 ms round trip are 200; the replayed flood of
 `bench/bench_throughput.py` brings thousands)."""
+MIN_POST_INTERVAL_SECONDS = 0.02
+"""Events posts start at least this far apart (≤ 50/s while a stream lasts; + ≤ 20 ms of
+latency). The first event after a quiet spell waits for nothing: the last post is older."""
 EVENTS_RETRY = RetryPolicy(attempts=1_000_000, deadline_seconds=600.0, max_seconds=10.0)
 """Events are retried for as long as a lease can plausibly still be held."""
 LOSING_CODES = frozenset({"lease-lost", "attempt-cancelled"})
@@ -87,15 +92,17 @@ async def send_events(link: ManagerLink, events: EventLog) -> None:
     """Deliver the event log until it is closed and fully acknowledged (§3).
 
     Whatever is unacknowledged when the previous request ends (or the first event after
-    a quiet spell) goes out at once, up to `BATCH_MAX_EVENTS` and 1 MiB, unless the
-    stream is heavy (see the module docstring): then the batch lingers until it is full
-    or `BATCH_LINGER_SECONDS` have passed.
+    a quiet spell) goes out at once, up to `BATCH_MAX_EVENTS` and 1 MiB, no sooner than
+    `MIN_POST_INTERVAL_SECONDS` after the previous post started, unless the stream is
+    heavy (see the module docstring): then the batch lingers until it is full or
+    `BATCH_LINGER_SECONDS` have passed.
 
     Raises:
         ManagerError: a non-transient refusal other than a seq gap (after `link.lose`
             where it is `lease-lost`/`attempt-cancelled`).
     """
     flood = False
+    last_post = -MIN_POST_INTERVAL_SECONDS
     while True:
         if events.unacked == 0:
             if events.closed:
@@ -103,12 +110,18 @@ async def send_events(link: ManagerLink, events: EventLog) -> None:
             events.want()
             await events.wait_changed()
             continue
-        if flood:
-            with anyio.move_on_after(BATCH_LINGER_SECONDS):
+        linger = (
+            BATCH_LINGER_SECONDS
+            if flood
+            else last_post + MIN_POST_INTERVAL_SECONDS - anyio.current_time()
+        )
+        if linger > 0:
+            with anyio.move_on_after(linger):
                 while not _batch_full(events) and not events.closed:
                     await events.wait_changed()
             events.want()
             await anyio.lowlevel.checkpoint()  # let the turn flush its coalesced deltas
+        last_post = anyio.current_time()
         arrivals = events.arrivals
         batch = events.batch(max_events=BATCH_MAX_EVENTS)
         if not batch:

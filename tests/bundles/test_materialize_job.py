@@ -457,3 +457,46 @@ async def test_a_missing_mirror_url_with_bundles_is_job_spec_invalid(
     )
     assert empty.cwd == await anyio.Path(workspace_root).resolve()
     assert empty.prompt_items == []
+
+
+async def test_the_bundles_are_fetched_while_the_subject_is_checked_out(
+    mirror: GitMirror, repos: Repos, workspace_root: Path, scratch_dir: Path, events: Events
+) -> None:
+    # The mirror answers nothing until both repositories are being fetched at once: one
+    # after the other, each request would wait out the hold and be counted.
+    mirror.hold_reads_until_all_wait({"acme/subject", "acme/tools"}, timeout_seconds=20)
+    workspace = WorkspaceSpec(repo_url="https://github.com/acme/subject", path="subject")
+    specs = [bundle("tools", GH_TOOLS, [("tools", "tools")])]
+    await run(mirror, workspace_root, scratch_dir, events, specs, workspace)
+
+    assert mirror.held_past_timeout == 0
+    assert [t for t, _ in events.received] == [
+        "workspace.materialized",
+        "resource-bundle-materialized",
+    ]
+
+
+async def test_a_failed_subject_wins_over_a_failed_bundle_and_nothing_is_mapped(
+    mirror: GitMirror, workspace_root: Path, scratch_dir: Path, events: Events
+) -> None:
+    workspace = WorkspaceSpec(repo_url="https://github.com/acme/absent", path="subject")
+    specs = [bundle("t", GH_TOOLS, [("tools", "tools")], ref="no-such-branch")]
+    error = await expect_failure(mirror, workspace_root, scratch_dir, events, specs, workspace)
+
+    assert error.kind is FailureKind.BUNDLE_MIRROR_MISS
+    assert events.received == []
+    assert not (workspace_root / "tools").exists()
+
+
+async def test_the_first_failed_bundle_in_spec_order_is_the_error(
+    mirror: GitMirror, workspace_root: Path, scratch_dir: Path, events: Events
+) -> None:
+    specs = [
+        bundle("tools", GH_TOOLS, [("tools", "tools")]),
+        bundle("pinned", GH_TOOLS, [], ref="no-such-branch"),
+        bundle("gone", "https://github.com/acme/nope", [("a", "a")]),
+    ]
+    error = await expect_failure(mirror, workspace_root, scratch_dir, events, specs)
+
+    assert error.kind is FailureKind.BUNDLE_REF_NOT_FOUND
+    assert [t for t, _ in events.received] == ["resource-bundle-materialized"]

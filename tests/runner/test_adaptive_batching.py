@@ -120,6 +120,29 @@ async def test_after_a_flood_during_a_request_the_next_batch_waits_until_it_is_f
     assert manager.posts[1][0] == 2
 
 
+async def test_a_post_right_after_another_waits_for_the_interval_and_takes_what_came(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(delivery, "MIN_POST_INTERVAL_SECONDS", 1e9)
+    log, manager = EventLog(Masker()), HeldManager()
+    with anyio.fail_after(BOUND_SECONDS):
+        async with sender(log, manager):
+            log.emit_nowait("a", {})  # the first post: no earlier one to keep apart from
+            await manager.wait_posts(1)
+            manager.release()
+            await log.wait_acked(1)
+            log.emit_nowait("b", {})
+            for _ in range(50):
+                await anyio.lowlevel.checkpoint()  # the sender could post here: it must not
+            log.emit_nowait("c", {})
+            assert manager.posts == [[1]]
+            log.close()  # the end of the log ends the wait
+            await manager.wait_posts(2)
+            manager.release()
+            await log.wait_acked(3)
+    assert manager.posts == [[1], [2, 3]]
+
+
 def delta(text: str) -> Notification:
     return Notification(
         "item/agentMessage/delta", {"threadId": THREAD_ID, "itemId": "msg-1", "delta": text}
