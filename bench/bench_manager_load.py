@@ -95,10 +95,13 @@ async def flood_load(
     beats = [r.monotonic for r in inside if r.path.endswith("/heartbeat")]
     gaps = [b - a for a, b in itertools.pairwise(beats)]
     seconds = end - start
+    posts = sum(r.path.endswith("/events") for r in inside)
     return {
         "seconds": seconds,
         "all": len(inside) / seconds,
-        "events": sum(r.path.endswith("/events") for r in inside) / seconds,
+        "events": posts / seconds,
+        "count_all": len(inside),
+        "count_events": posts,
         "gaps": gaps,
     }
 
@@ -111,6 +114,10 @@ async def run_all(runs: int) -> tuple[list[Row], list[str]]:
     jitter_med = Row("flood: heartbeat jitter, median", unit="ms", fmt="{:.0f}")
     paced_max = Row("paced 10k ev/s flood, 5 s: heartbeat jitter, max", unit="ms", fmt="{:.0f}")
     paced_med = Row("paced 10k ev/s flood, 5 s: jitter, median", unit="ms", fmt="{:.0f}")
+    count_all = Row("flood: requests in the window, all", unit="requests", fmt="{:.0f}")
+    count_events = Row("flood: events posts in the window", unit="requests", fmt="{:.0f}")
+    window_s = Row("flood: window, turn.started → terminal report", unit="s", fmt="{:.2f}")
+    paced_posts = Row("paced 10k ev/s flood, 5 s: events posts/s", unit="req/s", fmt="{:.1f}")
     for row in (flood_all, flood_events):
         row.fmt = "{:.1f}"
     notes: list[str] = []
@@ -125,18 +132,23 @@ async def run_all(runs: int) -> tuple[list[Row], list[str]]:
                 load = await flood_load(stack, recording.path)
                 flood_all.values.append(load["all"])
                 flood_events.values.append(load["events"])
+                count_all.values.append(load["count_all"])
+                count_events.values.append(load["count_events"])
+                window_s.values.append(load["seconds"])
                 jitters = [abs(gap - 1.0) * 1000 for gap in load["gaps"]]
                 beats += len(load["gaps"])
                 if jitters:
                     jitter_max.values.append(max(jitters))
                     jitter_med.values.append(sorted(jitters)[len(jitters) // 2])
                 paced = await flood_load(stack, scenario=PACED_SCENARIO)
+                paced_posts.values.append(paced["events"])
                 paced_jitters = [abs(gap - 1.0) * 1000 for gap in paced["gaps"]]
                 if paced_jitters:
                     paced_max.values.append(max(paced_jitters))
                     paced_med.values.append(sorted(paced_jitters)[len(paced_jitters) // 2])
             notes.append(f"idle window {window:.1f} s per run; {beats} heartbeat gaps in floods")
-    return [idle, flood_all, flood_events, jitter_max, jitter_med, paced_max, paced_med], notes
+    rows = [idle, flood_all, flood_events, count_all, count_events, window_s]
+    return [*rows, jitter_max, jitter_med, paced_posts, paced_max, paced_med], notes
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from adapters.codex.session import (
     open_session,
 )
 from adapters.codex.transport import StdioTransport, open_stdio_transport
-from concurrency.taskgroups import task_group
+from concurrency.taskgroups import deferred, task_group
 from contract.failures import BackendError, FailureKind
 
 CLIENT_NAME = "agentrun_runner"
@@ -185,28 +185,12 @@ async def spawn_codex(
         ) as transport:
             spawned = True
             async with open_session(transport, handler) as session, task_group() as tg:
-                done = anyio.Event()
-                outcome: list[CodexClient | BackendError] = []
 
-                async def handshake() -> None:
-                    try:
-                        info = await _initialize(
-                            session, transport, client_version, experimental_api
-                        )
-                        outcome.append(CodexClient(session, transport, info))
-                    except BackendError as exc:
-                        outcome.append(exc)
-                    finally:
-                        done.set()
+                async def handshake() -> CodexClient:
+                    info = await _initialize(session, transport, client_version, experimental_api)
+                    return CodexClient(session, transport, info)
 
-                async def initialized() -> CodexClient:
-                    await done.wait()
-                    if isinstance(outcome[0], BackendError):
-                        raise outcome[0]
-                    return outcome[0]
-
-                tg.start_soon(handshake)
-                yield initialized
+                yield deferred(tg, handshake, catch=BackendError)
                 tg.cancel_scope.cancel()
     except OSError as exc:
         if spawned:

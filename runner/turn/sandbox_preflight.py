@@ -19,11 +19,12 @@ from __future__ import annotations
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
 
-from concurrency.taskgroups import task_group
+from concurrency.taskgroups import deferred, task_group
 from contract.failures import BackendError, FailureKind
 from runner.turn.classify import is_config_error
 
@@ -120,22 +121,7 @@ async def preflight_alongside(
     The yielded callable returns once the preflight passed and raises its `sandbox-error`
     otherwise. Leaving the block early (an error) cancels a preflight still running.
     """
-    done = anyio.Event()
-    failure: list[BackendError] = []
-
-    async def run() -> None:
-        try:
-            await preflight_sandbox(binary, sandbox, env, cwd)
-        except BackendError as exc:
-            failure.append(exc)
-        finally:
-            done.set()
-
-    async def passed() -> None:
-        await done.wait()
-        if failure:
-            raise failure[0]
-
     async with task_group() as tg:
-        tg.start_soon(run)
-        yield passed
+        yield deferred(
+            tg, partial(preflight_sandbox, binary, sandbox, env, cwd), catch=BackendError
+        )
