@@ -1,13 +1,14 @@
-"""One attempt from claim to terminal report (contract §1–§7): `agentrun-runner run`.
+"""One claimed attempt to its terminal report (contract §3–§7): `Attempt`.
 
-`run_from_environ` reads §1, claims the job (§2), then runs the attempt with three
-background loops — events (§3), heartbeats (§4) and the commands long poll (§5) — around
-the work: validate the job, prepare `CODEX_HOME`, materialize the workspace and bundles,
-run the turn on Codex. Whatever happens, it ends with one verdict: `liveness` terminal,
-a `failure` event if it failed, `runner.terminal`, every event acknowledged, and one
-terminal report (§7). Every event is spooled first; a runner restarted in the same pod
-finishes the attempt from the spool instead (`runner.recovery`). Exit status: 0 when the
-terminal report was delivered, else 1 (2 when nothing could be claimed).
+`runner.launch.run_from_environ` reads §1 and claims the job (§2), then hands it to
+`Attempt.run`, which runs three background loops — events (§3), heartbeats (§4) and the
+commands long poll (§5) — around the work: validate the job, prepare `CODEX_HOME`,
+materialize the workspace and bundles while the backend starts, run the turn on Codex.
+Whatever happens, it ends with one verdict: `liveness` terminal, a `failure` event if it
+failed, `runner.terminal`, every event acknowledged, and one terminal report (§7). Every
+event is spooled first; a runner restarted in the same pod finishes the attempt from the
+spool instead (`runner.recovery`). Exit status: 0 when the terminal report was
+delivered, else 1.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import psutil
 
-from adapters.codex.binary import codex_version, resolve_codex_binary
+from adapters.codex.binary import resolve_codex_binary
 from concurrency.taskgroups import task_group
 from contract.failures import FailureKind, JobSpecError, ManagerError, RunnerError
 from contract.manager_api import ClaimResponse, Job, TerminalWorkspace
@@ -33,21 +34,17 @@ from contract.validation import validate_job
 from runner import RUNNER_VERSION
 from runner.env import RunnerEnv
 from runner.eventlog.events import EventLog
-from runner.eventlog.spool import SPOOL_DIRNAME, Recovered, Spool, runner_id_for
+from runner.eventlog.spool import SPOOL_DIRNAME, Recovered, Spool
 from runner.manager.claim import (
-    claim_failure,
-    claim_request,
     env_identity,
     no_proxy_covers,
-    print_failure_line,
 )
-from runner.manager.client import ManagerClient, make_http_client
+from runner.manager.client import ManagerClient
 from runner.manager.commands import poll_commands
 from runner.manager.delivery import ManagerLink, send_events, send_heartbeats
-from runner.manager.retry import RetryPolicy, call_with_retries
 from runner.manager.terminal import deliver_after_acks, report_verdict
 from runner.recovery import end_orphaned_backend, recovered_facts, recovered_verdict
-from runner.safety.hygiene import become_subreaper, kill_descendants
+from runner.safety.hygiene import kill_descendants
 from runner.safety.masking import Masker
 from runner.turn.backend_run import BackendPlan, TurnControl, TurnSetup, run_turn
 from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
@@ -59,66 +56,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLAIM_RETRY = RetryPolicy(attempts=10, deadline_seconds=120.0)
 COMMANDS_DRAIN_SECONDS = 10.0
 """After the terminal report, how long deliveries of commands in hand may still take."""
 LOST_LEASE_GRACE_SECONDS = 0.3
 """After `lease-lost`, each shutdown step of the backend waits this long (§3: stop)."""
-
-
-async def run_from_environ() -> int:
-    """`agentrun-runner run`: the whole attempt from the environment alone (§1)."""
-    started = time.monotonic()
-    subreaper = become_subreaper()
-    try:
-        env = RunnerEnv.from_environ()
-        env.check_writable()
-        token = env.read_token()
-    except RunnerError as exc:
-        print_failure_line(exc)
-        return 2
-    masker = Masker({"AGENTRUN_RUNNER_TOKEN": token})
-    runner_id = runner_id_for(env.runtime_home)
-    try:
-        binary = resolve_codex_binary(env.codex_bin)
-        version = await anyio.to_thread.run_sync(codex_version, binary.path)
-    except RunnerError:
-        version = None
-    clients = [make_http_client(env.manager_url, token) for _ in range(3)]
-    try:
-        events_c, heartbeat_c, commands_c = (ManagerClient(c) for c in clients)
-        try:
-            claim = await call_with_retries(
-                CLAIM_RETRY,
-                lambda: events_c.claim(env.runner_job_id, claim_request(env, runner_id, version)),
-            )
-        except ManagerError as exc:
-            print_failure_line(claim_failure(exc))
-            return 2
-        unreportable = unreportable_job(claim.job)
-        if unreportable is not None:
-            print_failure_line(unreportable)
-            return 2
-        attempt = Attempt(
-            env, masker, claim, (events_c, heartbeat_c, commands_c), started, subreaper
-        )
-        return await attempt.run()
-    finally:
-        with anyio.CancelScope(shield=True):
-            for client in clients:
-                await client.aclose()
-
-
-def unreportable_job(raw: dict[str, Any]) -> RunnerError | None:
-    """`job-spec-invalid` for a job without the ids every report needs (`runId`,
-    `attemptId`, §3/§7): there is no attempt to report on, so only the §1 stderr line."""
-    missing = [k for k in ("runId", "attemptId") if not isinstance(raw.get(k), str) or not raw[k]]
-    if not missing:
-        return None
-    return JobSpecError(
-        f"the claimed job has no usable {' or '.join(missing)}; nothing can be reported",
-        detail={"field": missing[0]},
-    )
 
 
 class Attempt:

@@ -34,6 +34,6 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("run", help="run the attempt described by the environment (contract §1)")
     parser.parse_args(argv)
     _setup_logging()
-    from runner.attempt import run_from_environ
+    from runner.launch import run_from_environ
 
     sys.exit(anyio.run(run_from_environ))
