@@ -16,7 +16,7 @@ exists with the same wire name in the generated 0.171 models
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
@@ -149,10 +149,10 @@ SummarizedItem = (
 )
 """The items whose fields the runner reads (contract §9 `item.*` summaries)."""
 
-SUMMARIZED_TYPES = frozenset(
-    {"agentMessage", "commandExecution", "fileChange", "mcpToolCall", "dynamicToolCall"}
-    | {"reasoning", "userMessage"}
+SUMMARIZED_TYPES: frozenset[str] = frozenset(
+    get_args(view.model_fields["type"].annotation)[0] for view in get_args(SummarizedItem)
 )
+"""The `type` tags of `SummarizedItem`, read off its members."""
 
 _ADAPTER: TypeAdapter[SummarizedItem] = TypeAdapter(
     Annotated[SummarizedItem, Field(discriminator="type")]
