@@ -50,6 +50,7 @@ from runner.turn.backend_run import BackendPlan, TurnControl, TurnSetup, run_tur
 from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.turn.liveness import LivenessTracker
 from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
+from runner.turn.warm import WarmBackend
 
 if TYPE_CHECKING:
     from bundles.job import Materialized
@@ -73,8 +74,10 @@ class Attempt:
         clients: tuple[ManagerClient, ManagerClient, ManagerClient],
         started_monotonic: float,
         subreaper: bool,
+        warm: WarmBackend | None = None,
     ) -> None:
         self.env = env
+        self.warm = warm
         self.masker = masker
         self.claim = claim
         self.started = started_monotonic
@@ -178,6 +181,8 @@ class Attempt:
 
     async def _finish_recovered(self, recovered: Recovered) -> bool:
         """A restarted runner: end the old backend, re-send, report — never a 2nd turn."""
+        if self.warm is not None:
+            self.warm.release()
         await anyio.to_thread.run_sync(end_orphaned_backend, recovered.backend)
         if recovered.terminal is not None:
             return await deliver_after_acks(
@@ -307,8 +312,12 @@ class Attempt:
             if self.job_error is not None or self.job is None:
                 raise self.job_error or JobSpecError("job is missing")
             job = self.job
-            home = await anyio.to_thread.run_sync(
-                prepare_codex_home, env.runtime_home, env.provider_home, env.session_cache
+            home = (
+                self.warm.home
+                if self.warm is not None
+                else await anyio.to_thread.run_sync(
+                    prepare_codex_home, env.runtime_home, env.provider_home, env.session_cache
+                )
             )
             for name, value in home.credentials.items():
                 self.masker.add(name, value)
@@ -338,6 +347,7 @@ class Attempt:
                 cwd=root,
                 codex_home=home.path,
                 runner_version=RUNNER_VERSION,
+                warm=self.warm,
             )
             if self.control.reason is not None:  # §5 early cancel: nothing is spawned
                 return verdict_for_interrupt(self.control.reason, None)
@@ -357,6 +367,9 @@ class Attempt:
             return Verdict(
                 "failed", FailureKind.RUNNER_INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
             )
+        finally:
+            if self.warm is not None:  # unused (an invalid job, an early error): stopped
+                self.warm.release()
 
     async def _materialize(self, job: Job, root: Path) -> TurnSetup:
         """The workspace and bundles (§2), while the backend starts; the thread's cwd."""

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 
 from adapters.codex.binary import CodexBinary, codex_version
-from adapters.codex.client import CodexClient, spawn_codex
+from adapters.codex.client import CodexClient
 from adapters.codex.messages import dig, text_input
 from adapters.codex.session import JsonRpcError
 from adapters.codex.transport import StdioTransport
@@ -36,6 +36,7 @@ from runner.turn.observer import TurnObserver
 from runner.turn.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
 from runner.turn.sandbox_preflight import preflight_alongside
 from runner.turn.server_requests import make_handler
+from runner.turn.warm import BackendSpec, WarmBackend, open_backend
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class BackendPlan:
     cwd: Path
     codex_home: Path
     runner_version: str
+    warm: WarmBackend | None = None
+    """The app-server spawned during the claim (§2 warm backend), used when it fits."""
 
 
 @dataclass
@@ -160,7 +163,8 @@ async def run_turn(
 ) -> Verdict:
     """Run the command's turn; returns how the attempt ends.
 
-    The app-server is spawned and `initialize`d, and the sandbox preflighted, while
+    The app-server is spawned and `initialize`d (or the warm one of `plan.warm`, spawned
+    during the claim, is taken: §2 v1.2), and the sandbox preflighted, while
     `prepare` materializes the workspace (issue 14: Codex's ~0.12 s start overlaps the
     fetches). An error of `prepare` wins over one of the backend's start; a stop asked
     for meanwhile (e.g. an early cancel, §5) ends the attempt before any thread exists.
@@ -192,12 +196,11 @@ async def run_turn(
             preflight_alongside(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd) as (
                 preflight_passed
             ),
-            spawn_codex(
-                plan.binary.path,
-                env=plan.env,
-                cwd=plan.cwd,
-                handler=handler,
-                client_version=plan.runner_version,
+            open_backend(
+                plan.warm,
+                BackendSpec.of(plan.binary.path, plan.env, plan.cwd),
+                handler,
+                plan.runner_version,
             ) as initialized,
         ):
             setup = await prepare()
@@ -216,6 +219,7 @@ async def run_turn(
                         "pid": client.transport.pid,
                         "codexHome": str(plan.codex_home),
                         "binaryOrigin": plan.binary.origin,
+                        "warm": plan.warm is not None and plan.warm.used,
                     },
                 )
                 thread_id = await _open_thread(client, job, setup.cwd, emit)

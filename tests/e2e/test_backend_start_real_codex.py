@@ -8,11 +8,13 @@ pinned binary; the mirror is the real smart-HTTP one on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import threading
 from pathlib import Path
 
 import anyio
+import psutil
 import pytest
 
 from adapters.codex.binary import npm_native_binary
@@ -92,7 +94,9 @@ async def test_the_app_server_starts_while_the_subject_repository_is_fetched(
     assert types.index("resource-bundle-materialized") < types.index("backend.started")
 
 
-async def test_a_bundle_path_that_escapes_the_workspace_starts_no_backend(tmp_path: Path) -> None:
+async def test_a_bundle_path_that_escapes_the_workspace_starts_no_thread_and_no_sandbox(
+    tmp_path: Path,
+) -> None:
     wrapper, log = recording_codex(tmp_path)
     async with local_stack(tmp_path / "stack", []) as stack:
         stack.mirror_url = "http://127.0.0.1:9/"  # never reached: the paths are checked first
@@ -100,12 +104,26 @@ async def test_a_bundle_path_that_escapes_the_workspace_starts_no_backend(tmp_pa
         job["resourceBundles"][0]["bundles"][0]["target"] = "../outside"
         env = stack.runner_env(job["runnerJobId"], AGENTRUN_CODEX_BIN=str(wrapper))
         done = await run_job(stack, job, env=env)
+        model_requests = len(stack.model.model_requests)
 
     assert done.terminal["status"] == "failed"
     assert done.terminal["failureKind"] == "bundle-path-invalid"
-    assert "app-server" not in invocations(log)
+    # The warm app-server (§2 v1.2) may have been spawned during the claim; it is
+    # stopped unused: no preflight, no backend.started, no thread, no model request.
     assert "sandbox" not in invocations(log)
     assert not of_type(done.events, "backend.started")
+    assert model_requests == 0
+    assert processes_in(Path(env["AGENTRUN_WORKSPACE"])) == []
+
+
+def processes_in(cwd: Path) -> list[int]:
+    """Pids of live processes whose working directory is `cwd` (the backend's, §2)."""
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if Path(proc.cwd()) == cwd.resolve():
+                found.append(proc.pid)
+    return found
 
 
 async def test_a_failed_fetch_is_the_verdict_even_when_the_backend_cannot_start_either(

@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 async def test_bundle_skill_and_prompt_ref_reach_the_model_and_the_subject_repo_is_the_cwd(
     tmp_path: Path,
 ) -> None:
+    # The app-server is the warm one, spawned during the claim (§2 v1.2): the skill is
+    # linked into CODEX_HOME/skills after that spawn and the thread still sees it.
     mirror_root = tmp_path / "mirror"
     mirror_root.mkdir()
     make_demo_repos(mirror_root)
@@ -36,6 +38,8 @@ async def test_bundle_skill_and_prompt_ref_reach_the_model_and_the_subject_repo_
         first_request = json.dumps(stack.model.model_requests[0].body)
 
     assert terminal["status"] == "succeeded"
+    [started] = of_type(events, "backend.started")
+    assert started["data"]["warm"] is True
     [workspace] = of_type(events, "workspace.materialized")
     [bundle] = of_type(events, "resource-bundle-materialized")
     assert workspace["data"]["path"] == "subject"
