@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("run", help="run the attempt described by the environment (contract §1)")
     parser.parse_args(argv)
     _setup_logging()
-    from runner.launch import run_from_environ
+    # The warm backend starts before the heavy imports (`runner.early`, §2 v1.2).
+    from runner.early import run
 
-    sys.exit(anyio.run(run_from_environ))
+    sys.exit(anyio.run(run))

@@ -9,15 +9,12 @@ when it was not, 2 when nothing could be claimed (one §1 stderr line says why).
 from __future__ import annotations
 
 import time
-from functools import partial
 from typing import Any
 
 import anyio
 
 from adapters.codex.binary import codex_version, resolve_codex_binary
-from concurrency.taskgroups import task_group
 from contract.failures import JobSpecError, ManagerError, RunnerError
-from runner import RUNNER_VERSION
 from runner.attempt import Attempt
 from runner.env import RunnerEnv
 from runner.eventlog.spool import runner_id_for
@@ -26,14 +23,18 @@ from runner.manager.client import ManagerClient, make_http_client
 from runner.manager.retry import RetryPolicy, call_with_retries
 from runner.safety.hygiene import become_subreaper
 from runner.safety.masking import Masker
-from runner.turn.codex_home import CodexHome, backend_environment, prepare_codex_home
-from runner.turn.warm import BackendSpec, start_warm_backend
+from runner.turn.warm import WarmBackend
 
 CLAIM_RETRY = RetryPolicy(attempts=10, deadline_seconds=120.0)
 
 
-async def run_from_environ() -> int:
-    """`agentrun-runner run`: the whole attempt from the environment alone (§1)."""
+async def run_from_environ(warm: WarmBackend | None = None) -> int:
+    """`agentrun-runner run`: the whole attempt from the environment alone (§1).
+
+    Args:
+        warm: the app-server `runner.early` spawned before this module was imported
+            (§2 v1.2 warm backend), or None; the attempt's turn uses it when it fits.
+    """
     started = time.monotonic()
     subreaper = become_subreaper()
     try:
@@ -52,58 +53,33 @@ async def run_from_environ() -> int:
         version = None
     clients = [make_http_client(env.manager_url, token) for _ in range(3)]
     try:
-        # §2 v1.2 warm backend: Codex starts (spawn, `initialize`) while the job is
-        # claimed; it starts no thread before the job is validated.
-        async with (
-            task_group() as warm_tg,
-            start_warm_backend(warm_tg, partial(warm_spec, env), RUNNER_VERSION) as warm,
-        ):
-            events_c, heartbeat_c, commands_c = (ManagerClient(c) for c in clients)
-            try:
-                claim = await call_with_retries(
-                    CLAIM_RETRY,
-                    lambda: events_c.claim(
-                        env.runner_job_id, claim_request(env, runner_id, version)
-                    ),
-                )
-            except ManagerError as exc:
-                print_failure_line(claim_failure(exc))
-                return 2
-            unreportable = unreportable_job(claim.job)
-            if unreportable is not None:
-                print_failure_line(unreportable)
-                return 2
-            attempt = Attempt(
-                env,
-                masker,
-                claim,
-                (events_c, heartbeat_c, commands_c),
-                started,
-                subreaper,
-                warm=warm,
+        events_c, heartbeat_c, commands_c = (ManagerClient(c) for c in clients)
+        try:
+            claim = await call_with_retries(
+                CLAIM_RETRY,
+                lambda: events_c.claim(env.runner_job_id, claim_request(env, runner_id, version)),
             )
-            return await attempt.run()
+        except ManagerError as exc:
+            print_failure_line(claim_failure(exc))
+            return 2
+        unreportable = unreportable_job(claim.job)
+        if unreportable is not None:
+            print_failure_line(unreportable)
+            return 2
+        attempt = Attempt(
+            env,
+            masker,
+            claim,
+            (events_c, heartbeat_c, commands_c),
+            started,
+            subreaper,
+            warm=warm,
+        )
+        return await attempt.run()
     finally:
         with anyio.CancelScope(shield=True):
             for client in clients:
                 await client.aclose()
-
-
-def warm_spec(env: RunnerEnv) -> tuple[BackendSpec, CodexHome]:
-    """The warm backend's spawn (§2 v1.2): `CODEX_HOME` from the provider Secret alone,
-    the pod's transient and proxy env, the workspace root as cwd; nothing of the job.
-
-    Raises:
-        RunnerError: as `prepare_codex_home`, `RunnerEnv.transient_env` and
-            `resolve_codex_binary` (then there is no warm backend; the attempt reports
-            the same error when it prepares again).
-    """
-    home = prepare_codex_home(env.runtime_home, env.provider_home, env.session_cache)
-    transient = env.transient_env()
-    binary = resolve_codex_binary(env.codex_bin)
-    env.workspace.mkdir(parents=True, exist_ok=True)
-    root = env.workspace.resolve()
-    return BackendSpec.of(binary.path, backend_environment(home, transient, env.proxy), root), home
 
 
 def unreportable_job(raw: dict[str, Any]) -> RunnerError | None:

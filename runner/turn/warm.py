@@ -179,14 +179,10 @@ async def start_warm_backend(
     """Start a warm backend in `tg` from `prepare()`'s spec; stop it on leaving.
 
     `prepare` runs in a worker thread (it copies the provider files); when it returns None
-    or raises a `RunnerError` (e.g. `secret-missing`), there is no warm backend and the
-    attempt reports the same error itself when it prepares again.
+    (e.g. the provider home is missing), there is no warm backend, and the attempt
+    reports the same problem itself when it prepares again.
     """
-    try:
-        prepared = await anyio.to_thread.run_sync(prepare)
-    except RunnerError as exc:
-        log.info("no warm backend: %s", exc.message)
-        prepared = None
+    prepared = await anyio.to_thread.run_sync(prepare)
     if prepared is None:
         yield None
         return
