@@ -27,6 +27,7 @@ import anyio
 from concurrency.taskgroups import deferred, task_group
 from contract.failures import BackendError, FailureKind
 from runner.turn.classify import is_config_error
+from runner.turn.sandbox_diagnosis import diagnose
 
 PROFILES = {"workspace-write": ":workspace", "read-only": ":read-only"}
 """`backend.sandbox` → Codex's built-in permission profile (`codex sandbox -P`)."""
@@ -105,10 +106,9 @@ async def preflight_sandbox(
             f"cannot start the Codex binary {binary}: {exc.strerror}",
         ) from exc
     if result.returncode != 0 and not _is_config_failure(result.stderr or result.stdout):
-        raise BackendError(
-            FailureKind.SANDBOX_ERROR,
+        raise await diagnose(
             failure_message(result.stdout, result.stderr, result.returncode),
-            detail=detail | {"exitCode": result.returncode},
+            detail | {"exitCode": result.returncode},
         )
 
 
