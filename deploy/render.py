@@ -179,7 +179,7 @@ def validate_params(params: JobParams) -> None:
 
 
 _QUANTITY = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
-_QUANTITY_FACTORS: Final = {
+_QUANTITY_FACTORS: Final[dict[str | None, int]] = {
     None: 1,
     **{suffix: 1024 ** (i + 1) for i, suffix in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi"))},
     **{suffix: 1000 ** (i + 1) for i, suffix in enumerate(("k", "M", "G", "T", "P"))},
