@@ -1,12 +1,12 @@
-"""The runner's own cgroup: its CPU and memory limits and its OOM-kill counter.
+"""The runner's own cgroup: its CPU and memory limits (the claim's, §2 v1.2).
 
 A container's limits are its cgroup's, not the machine's (`os.cpu_count()` and the
 machine's memory are what a pod sees without them). `find_cgroup` locates this process's
 cgroup from `/proc/self/cgroup` for cgroup v2 (`0::/path`) and v1 (`cpu`, `memory`
 controllers), `read_limits` reads `cpu.max` / `memory.max` (v1: `cpu.cfs_quota_us` /
-`cpu.cfs_period_us`, `memory.limit_in_bytes`) over the cgroup and its visible ancestors,
-and `oom_kill_count` reads `memory.events` `oom_kill` (v1: `memory.oom_control`, kernel
-≥ 4.13). Every reader takes the filesystem roots as arguments so tests use fake trees.
+`cpu.cfs_period_us`, `memory.limit_in_bytes`) over the cgroup and its visible ancestors
+(the OOM-kill counter is `runner.safety.hygiene_stats.cgroup_oom_kill_count`). Every
+reader takes the filesystem roots as arguments so tests use fake trees.
 """
 
 from __future__ import annotations
@@ -155,25 +155,6 @@ def claim_resources(
     if limits.memory_bytes is not None:
         memory = min(machine_memory_bytes, limits.memory_bytes)
     return cpus, memory
-
-
-def oom_kill_count(dirs: CgroupDirs) -> int | None:
-    """How many processes of the cgroup the OOM killer has killed so far, or None.
-
-    v2: `oom_kill` of the cgroup's own `memory.events` (hierarchical: its descendants'
-    kills count too). v1: `oom_kill` of `memory.oom_control` (kernel ≥ 4.13).
-    """
-    if not dirs.memory:
-        return None
-    name = "memory.events" if dirs.version == 2 else "memory.oom_control"
-    text = _read(dirs.memory[0] / name)
-    if text is None:
-        return None
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if key == "oom_kill" and value.strip().isdigit():
-            return int(value)
-    return None
 
 
 def container_resources() -> tuple[int, int]:

@@ -30,6 +30,7 @@ from contract.failures import BackendError, FailureKind, RunnerError
 from contract.manager_api import InputItem, Job, TextInputItem
 from runner.eventlog.events import EventLog
 from runner.safety.hygiene_stats import cgroup_oom_kill_count, classify_exit
+from runner.safety.oom import score_commands
 from runner.turn.classify import is_config_error
 from runner.turn.liveness import LivenessTracker
 from runner.turn.observer import TurnObserver
@@ -329,6 +330,7 @@ async def _drive_turn(
     async with task_group() as tg:
         tg.start_soon(pump)
         tg.start_soon(flusher)
+        tg.start_soon(score_commands, client.transport.pid)  # commands die first (issue 21)
         if control.reason is not None:  # e.g. an early cancel: never call the model (§5)
             tg.cancel_scope.cancel()
             return verdict_for_interrupt(control.reason, None)

@@ -1,11 +1,8 @@
-"""The claim's cpuCount/memoryBytes are the container's cgroup limits (§2 v1.2), and the
-cgroup's OOM-kill counter is read for v2 and v1."""
+"""The claim's cpuCount/memoryBytes are the container's cgroup limits (§2 v1.2)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from runner.safety.cgroup import (
     CgroupDirs,
@@ -13,7 +10,6 @@ from runner.safety.cgroup import (
     claim_resources,
     container_resources,
     find_cgroup,
-    oom_kill_count,
     read_limits,
 )
 
@@ -104,22 +100,9 @@ def test_v1_without_limits_is_unlimited(tmp_path: Path) -> None:
     assert read_limits(dirs) == Limits()
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_the_oom_kill_counter_is_read_from_the_cgroup(tmp_path: Path, version: int) -> None:
-    if version == 2:
-        events = "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\noom_group_kill 0\n"
-        dirs = v2(tmp_path, {"memory.events": events})
-    else:
-        dirs = v1(
-            tmp_path,
-            {"memory/pod/c1/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 5\n"},
-        )
-    assert oom_kill_count(dirs) == (2 if version == 2 else 5)
-
-
 def test_no_cgroup_filesystem_means_no_limits_and_no_counter(tmp_path: Path) -> None:
     assert find_cgroup(tmp_path / "none", tmp_path / "no-self-cgroup") is None
-    assert oom_kill_count(CgroupDirs(cpu=(), memory=(), version=2)) is None
+    assert read_limits(CgroupDirs(cpu=(), memory=(), version=2)) == Limits()
 
 
 def test_this_process_claims_at_least_one_cpu_and_some_memory() -> None:
