@@ -3,13 +3,13 @@
 A disk-backed `emptyDir` past its `sizeLimit` gets the pod killed with no grace period,
 so no terminal report would reach the manager. The Job passes the limits
 (`AGENTRUN_RUNTIME_HOME_LIMIT_BYTES`, `AGENTRUN_WORKSPACE_LIMIT_BYTES`) and `watch_disk`
-measures each volume every few seconds: `os.statvfs` when the path is a mount of its own
-(a memory-backed `emptyDir`, a tmpfs), else a walk that adds up the allocated blocks like
-the kubelet's `du` (bounded in entries, and spaced out to ten times its own duration so
-a big tree costs at most ~10 % of a core). Within `FULL_FRACTION` (95 %) of a limit it
-calls back once with `DiskFull`; the turn is then interrupted and the attempt ends
-`failed` / `disk-full`. `enospc_in` finds an ENOSPC in an exception, for the places that
-can classify one.
+measures each volume every few seconds: `os.statvfs` when the path is a filesystem of its
+own no larger than the limit (a memory-backed `emptyDir`, a tmpfs), else a walk that
+adds up the allocated blocks like the kubelet's `du` (bounded in entries, and spaced out
+to ten times its own duration so a big tree costs at most ~10 % of a core). Within
+`FULL_FRACTION` (95 %) of a limit it calls back once with `DiskFull`; the turn is then
+interrupted and the attempt ends `failed` / `disk-full`. `enospc_in` finds an ENOSPC in
+an exception, for the places that can classify one.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ FULL_FRACTION: Final = 0.95
 """§10: `disk-full` within 5 % of a `…_LIMIT_BYTES`."""
 CHECK_INTERVAL_SECONDS: Final = 2.0
 MAX_WALK_ENTRIES: Final = 500_000
+FS_OF_ITS_OWN_SLACK: Final = 1.1
+"""A mounted filesystem at most this many times the limit is the volume's own."""
 WALK_COST_FACTOR: Final = 10.0
 """The next check waits at least this many times the last measurement's duration."""
 
@@ -121,11 +123,17 @@ def walk_bytes(root: Path, max_entries: int = MAX_WALK_ENTRIES) -> int:
     return total
 
 
-def used_bytes(path: Path) -> tuple[int, str]:
-    """`(bytes used, method)` of the volume at `path`: statvfs for a mount, else a walk."""
+def used_bytes(path: Path, limit_bytes: int) -> tuple[int, str]:
+    """`(bytes used, method)` of the volume at `path`.
+
+    `statvfs` only for a filesystem of its own sized by the limit (a memory-backed
+    `emptyDir` is a tmpfs of `sizeLimit`): a disk-backed `emptyDir` is a bind mount of a
+    node directory, whose `statvfs` is the node's whole disk, so it is walked.
+    """
     if os.path.ismount(path):
         stats = os.statvfs(path)
-        return (stats.f_blocks - stats.f_bfree) * stats.f_frsize, "statvfs"
+        if stats.f_blocks * stats.f_frsize <= limit_bytes * FS_OF_ITS_OWN_SLACK:
+            return (stats.f_blocks - stats.f_bfree) * stats.f_frsize, "statvfs"
     return walk_bytes(path), "walk"
 
 
@@ -133,7 +141,7 @@ def check_volumes(volumes: Iterable[Volume]) -> DiskFull | None:
     """The first volume within `FULL_FRACTION` of its limit, or None."""
     for volume in volumes:
         try:
-            used, method = used_bytes(volume.path)
+            used, method = used_bytes(volume.path, volume.limit_bytes)
         except OSError:
             continue
         if used >= volume.limit_bytes * FULL_FRACTION:

@@ -42,15 +42,24 @@ def test_the_walk_adds_the_allocated_blocks_of_every_file_once(tmp_path: Path) -
 
 def test_a_directory_that_is_not_a_mount_is_walked(tmp_path: Path) -> None:
     write(tmp_path / "a.bin", MIB)
-    used, method = used_bytes(tmp_path)
+    used, method = used_bytes(tmp_path, 10 * MIB)
     assert method == "walk"
     assert used >= MIB
 
 
-def test_a_mount_of_its_own_is_read_with_statvfs() -> None:
-    used, method = used_bytes(Path("/"))
+def test_a_mount_sized_by_its_limit_is_read_with_statvfs_and_a_bigger_one_is_walked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats = os.statvfs("/")
+    used, method = used_bytes(Path("/"), stats.f_blocks * stats.f_frsize)
     assert method == "statvfs"
     assert used > 0
+    # A disk-backed emptyDir: a bind mount of a node directory, the node's whole disk.
+    write(tmp_path / "a.bin", MIB)
+    monkeypatch.setattr(os.path, "ismount", lambda path: True)
+    used, method = used_bytes(tmp_path, 10 * MIB)
+    assert method == "walk"
+    assert MIB <= used < 2 * MIB
 
 
 def test_a_volume_within_five_percent_of_its_limit_is_full_and_one_below_is_not(
