@@ -13,8 +13,8 @@
 - `runtime-home-full`: the runtime home on a 4 MiB tmpfs and a command printing ~20 MB:
   the terminal is delivered, the seqs are contiguous, the attempt succeeds or ends
   `disk-full`.
-- `workspace-limit`: a command writing a file as large as the workspace's `sizeLimit`:
-  `disk-full` (with the §10 detail) before the limit.
+- `workspace-limit`: a command writing a file of 97 % of the workspace's `sizeLimit`:
+  `disk-full` (with the §10 detail) before the limit is reached.
 """
 
 from __future__ import annotations
@@ -263,8 +263,8 @@ async def runtime_home_full_scenario(
 async def workspace_limit_scenario(
     image: str, base: Path, published: PublishedSource, mirror_root: Path
 ) -> None:
-    """A command writing as much as the workspace's sizeLimit: disk-full before it."""
-    fill = _exec("call_fill", f"head -c {16 * MIB} /dev/urandom > big.bin; sleep 60")
+    """A command writing 97 % of the workspace's sizeLimit: disk-full before the limit."""
+    fill = _exec("call_fill", f"head -c {16 * MIB * 97 // 100} /dev/urandom > big.bin; sleep 60")
     _, tail, terminal, events, _, _ = await _attempt(
         image,
         base,
@@ -280,7 +280,7 @@ async def workspace_limit_scenario(
     check(
         detail.get("path") == "/var/lib/agentrun/workspace"
         and detail.get("limitBytes") == 16 * MIB
-        and detail.get("usedBytes", 0) >= 0.95 * 16 * MIB,
+        and 0.95 * 16 * MIB <= detail.get("usedBytes", 0) < 16 * MIB,
         f"workspace-limit: detail {detail}",
     )
     print(f"test-image: workspace-limit: disk-full with {detail}")
