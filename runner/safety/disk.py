@@ -59,6 +59,7 @@ class DiskFull:
         used_bytes: what was measured (None when unknown).
         limit_bytes: the limit (None for a bare ENOSPC).
         method: `statvfs`, `walk` or `enospc`.
+        cause: for a bare ENOSPC, the failed operation's own message.
     """
 
     volume: str | None
@@ -66,11 +67,14 @@ class DiskFull:
     used_bytes: int | None
     limit_bytes: int | None
     method: str
+    cause: str = ""
 
     def message(self) -> str:
         """The `disk-full` failure message."""
         if self.limit_bytes is None or self.used_bytes is None:
-            return f"no space left on the device of {self.path} (ENOSPC)"
+            where = f" of {self.path}" if self.path else ""
+            cause = f": {self.cause}" if self.cause else ""
+            return f"no space left on the device{where} (ENOSPC){cause}"
         return (
             f"{self.volume} ({self.path}) uses {self.used_bytes} of its {self.limit_bytes} "
             f"bytes limit (within {round((1 - FULL_FRACTION) * 100)} %): the runner ended the "
@@ -182,13 +186,26 @@ def enospc_in(error: BaseException) -> DiskFull | None:
             continue
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno == errno.ENOSPC:
-            return DiskFull(None, str(current.filename or ""), None, None, "enospc")
+            return DiskFull(None, str(current.filename or ""), None, None, "enospc", str(current))
         if isinstance(current, BaseExceptionGroup):
             pending.extend(current.exceptions)
         for linked in (current.__cause__, current.__context__):
             if linked is not None:
                 pending.append(linked)
     return None
+
+
+ENOSPC_TEXT: Final = "No space left on device"
+"""strerror(ENOSPC), as git and Codex print it."""
+
+
+def disk_full_of(error: BaseException, message: str = "") -> DiskFull | None:
+    """`enospc_in(error)`, or a bare `DiskFull` when `message` (e.g. git's stderr carried
+    by a bundle error) says ENOSPC."""
+    found = enospc_in(error)
+    if found is None and ENOSPC_TEXT in message:
+        return DiskFull(None, "", None, None, "enospc", message)
+    return found
 
 
 def volumes_of(limits: Iterable[tuple[str, Path, int | None]]) -> tuple[Volume, ...]:

@@ -13,6 +13,7 @@ from runner.safety.disk import (
     DiskFull,
     Volume,
     check_volumes,
+    disk_full_of,
     enospc_in,
     used_bytes,
     volumes_of,
@@ -114,3 +115,11 @@ def test_an_enospc_anywhere_in_an_error_is_found() -> None:
     assert full.limit_bytes is None
     assert "ENOSPC" in full.message()
     assert enospc_in(OSError(errno.EACCES, "denied")) is None
+
+
+def test_gits_enospc_text_in_an_errors_message_is_disk_full() -> None:
+    message = "fatal: write error: No space left on device"
+    full = disk_full_of(RuntimeError(message), message)
+    assert full is not None
+    assert full.method == "enospc"
+    assert disk_full_of(RuntimeError("fatal: repository not found"), "repository not found") is None
