@@ -38,6 +38,7 @@ from runner.turn.classify import is_config_error
 from runner.turn.liveness import LivenessTracker
 from runner.turn.observer import TurnObserver
 from runner.turn.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
+from runner.turn.sandbox_diagnosis import diagnose
 from runner.turn.sandbox_preflight import preflight_alongside
 from runner.turn.server_requests import make_handler
 
@@ -231,7 +232,7 @@ async def run_turn(
                 verdict = await _drive_turn(
                     client, job, setup, thread_id, events, liveness, control, plan.volumes
                 )
-                return _with_disk_full(verdict, control)
+                return await _with_sandbox_cause(_with_disk_full(verdict, control))
             finally:
                 on_pid(None)
     except BackendError as exc:
@@ -397,6 +398,17 @@ def _with_disk_full(verdict: Verdict, control: TurnControl) -> Verdict:
     if verdict.failure_kind is not FailureKind.DISK_FULL or full is None:
         return verdict
     return dataclasses.replace(verdict, message=full.message(), detail=full.detail())
+
+
+async def _with_sandbox_cause(verdict: Verdict) -> Verdict:
+    """A `sandbox-error` of the turn (a command whose sandbox failed) with §10
+    `detail.cause`; the headline names the remedy unless the cause is `other` (a denial
+    of a sandbox that works keeps Codex's line)."""
+    if verdict.failure_kind is not FailureKind.SANDBOX_ERROR or "cause" in verdict.detail:
+        return verdict
+    diagnosed = await diagnose(verdict.message or "", dict(verdict.detail))
+    message = verdict.message if diagnosed.detail["cause"] == "other" else diagnosed.message
+    return dataclasses.replace(verdict, message=message, detail=diagnosed.detail)
 
 
 async def _interrupt(
