@@ -10,9 +10,9 @@
   still refused (EPERM) by the shipped profile, and are not refused without seccomp.
 - `oom`: a 700 MiB memory limit and a command that allocates 2 GiB: the command is
   killed (137), the attempt succeeds, and the claim's `memoryBytes` is the limit.
-- `runtime-home-full`: the runtime home on a 4 MiB tmpfs and a command printing ~20 MB:
-  the terminal is delivered, the seqs are contiguous, the attempt succeeds or ends
-  `disk-full`.
+- `runtime-home-full`: the runtime home on a 4 MiB tmpfs and a command printing ~27 MB:
+  the spool fills (one `backend.warning`) or the runner ends the attempt `disk-full`;
+  either way the terminal is delivered and the seqs are contiguous.
 - `workspace-limit`: a command writing a file of 97 % of the workspace's `sizeLimit`:
   `disk-full` (with the §10 detail) before the limit is reached.
 """
@@ -233,7 +233,11 @@ async def runtime_home_full_scenario(
     image: str, base: Path, published: PublishedSource, mirror_root: Path
 ) -> None:
     """A 4 MiB tmpfs runtime home filled by a command's output: terminal delivered."""
-    flood = _exec("call_flood", "head -c 15000000 /dev/urandom | base64 -w 0; echo")
+    # ~27 MB over ~2 s, so Codex streams it as output deltas (the spool's events).
+    flood = _exec(
+        "call_flood",
+        "for i in $(seq 40); do head -c 500000 /dev/urandom | base64 -w 0; echo; sleep 0.05; done",
+    )
     _, tail, terminal, events, _, _ = await _attempt(
         image,
         base,
@@ -253,6 +257,10 @@ async def runtime_home_full_scenario(
     warned = any(
         e["type"] == "backend.warning" and e["data"].get("durability") == "memory-only"
         for e in events
+    )
+    check(
+        warned or outcome == ("failed", "disk-full"),
+        f"runtime-home-full: neither the spool warning nor disk-full: the home never filled{tail}",
     )
     print(
         f"test-image: runtime-home-full: terminal delivered ({outcome[0]} / {outcome[1]}), "
