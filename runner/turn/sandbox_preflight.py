@@ -81,9 +81,10 @@ async def preflight_sandbox(
         timeout_seconds: bound of the whole check.
 
     Raises:
-        BackendError: `sandbox-error` (not retryable) with Codex's message (masked later
-            by the event log), `detail.exitCode` and `detail.profile`; the message is
-            bounded to `MAX_MESSAGE_CHARS`.
+        BackendError: `sandbox-error` (not retryable) whose message names the cause and
+            the remedy (`sandbox_diagnosis.diagnose`: `detail.cause`, Codex's own text in
+            `detail.codexMessage`, bounded to `MAX_MESSAGE_CHARS`, masked later by the
+            event log), `detail.exitCode` and `detail.profile`.
     """
     argv = preflight_argv(binary, sandbox, cwd)
     if argv is None:
