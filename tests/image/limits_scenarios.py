@@ -8,8 +8,9 @@
   (`deploy/seccomp/agentrun-bwrap-amd64.json` in the node's seccomp dir).
 - `shipped-refusals`: syscalls moby's default refuses beyond the namespace calls are
   still refused (EPERM) by the shipped profile, and are not refused without seccomp.
-- `oom`: a 700 MiB memory limit and a command that allocates 2 GiB: the command is
-  killed (137), the attempt succeeds, and the claim's `memoryBytes` is the limit.
+- `oom`: a 700 MiB memory limit and a command that allocates 2 GiB: the command runs
+  with `oom_score_adj` 1000 (raised by the runner), is killed (137), the attempt
+  succeeds, and the claim's `memoryBytes` is the limit.
 - `runtime-home-full`: the runtime home on a 4 MiB tmpfs and a command printing ~27 MB:
   the spool fills (one `backend.warning`) or the runner ends the attempt `disk-full`;
   either way the terminal is delivered and the seqs are contiguous.
@@ -199,6 +200,8 @@ async def oom_scenario(
     """A command that exhausts a 700 MiB limit is killed; the attempt succeeds."""
     hog = _exec(
         "call_oom",
+        # After a sweep of the runner's scorer (0.5 s), the command's score is raised.
+        "sleep 1.5; echo adj=$(cat /proc/self/oom_score_adj); "
         "python3 -c 'x = bytes(range(256)) * (8 * 1024 * 1024); print(len(x))'; echo exit=$?",
     )
     _, tail, terminal, events, model, requests = await _attempt(
@@ -214,6 +217,7 @@ async def oom_scenario(
     check(terminal["status"] == "succeeded", f"oom: ended {terminal['status']}{tail}")
     output = repr([i for i in model[1].body["input"] if i.get("type") == "function_call_output"])
     check("exit=137" in output, f"oom: the command was not SIGKILLed: {output[-800:]}{tail}")
+    check("adj=1000" in output, f"oom: the command's oom_score_adj was not raised: {output[-800:]}")
     claims = [r.body for r in requests if r.path.endswith("/claim") and r.body]
     memory = claims[0]["runner"]["capabilities"]["memoryBytes"]
     check(memory == 700 * MIB, f"oom: the claim says memoryBytes {memory}, not the limit")
