@@ -76,7 +76,7 @@ async def _attempt(
         job = example_job(text=f"image scenario {label}")
         stack.manager.add_job(job, heartbeat_interval_seconds=1)
         spec = job_container(image, stack, published, mirror.base_url, job, root, **container)
-        status, log = await run_container(spec)
+        status, log = await run_container(spec, cwd=root)
         terminal = stack.manager.terminal(job["runId"], job["attemptId"])
         events = stack.manager.events(job["runId"], job["attemptId"])
         model = list(stack.model.model_requests)

@@ -154,9 +154,12 @@ def _container(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_container(
-    spec: JobContainer, during: Callable[[str], Any] | None = None
+    spec: JobContainer, during: Callable[[str], Any] | None = None, cwd: Path | None = None
 ) -> tuple[int, str]:
     """Run the container to its end (optionally running `during(name)` alongside it).
+
+    `cwd` is podman's working directory (conmon leaves an `oom` file there after an OOM
+    kill).
 
     Returns:
         The container's exit status and the tail of its output.
@@ -168,7 +171,7 @@ async def run_container(
             async with anyio.create_task_group() as group:
                 if during is not None:
                     group.start_soon(during, name)
-                result = await anyio.run_process(spec.argv, env=env, check=False)
+                result = await anyio.run_process(spec.argv, env=env, check=False, cwd=cwd)
         output = (result.stdout + result.stderr).decode(errors="replace")
         return result.returncode, output[-4000:]
     finally:
