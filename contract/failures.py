@@ -67,6 +67,7 @@ class FailureKind(StrEnum):
     CANCELLED = "cancelled"
     RUNNER_INTERRUPTED = "runner-interrupted"
     LEASE_LOST = "lease-lost"
+    DISK_FULL = "disk-full"
     WORKSPACE_PUBLISH_FAILED = "workspace-publish-failed"
     RUNNER_INTERNAL_ERROR = "runner-internal-error"
 
@@ -183,6 +184,13 @@ KIND_INFO: dict[FailureKind, KindInfo] = {
         True,
         "the manager revoked the lease; the runner stops and cannot report it, so the manager "
         "records this kind itself",
+    ),
+    _K.DISK_FULL: KindInfo(
+        False,
+        "the runtime home, the workspace or the session cache ran out of space (ENOSPC), or "
+        "came within 5 % of its `…_LIMIT_BYTES` (§1); `detail.path`, `detail.usedBytes`, "
+        "`detail.limitBytes`. The runner keeps delivering events from memory when its spool "
+        "cannot be written, and still sends the terminal report",
     ),
     _K.WORKSPACE_PUBLISH_FAILED: KindInfo(
         True,

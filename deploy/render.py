@@ -32,6 +32,9 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _PROFILE_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_APPARMOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,252}$")
+APPARMOR_TYPES: Final = ("Unconfined", "RuntimeDefault")
+"""`apparmor_profile` values that are a type; any other value names a `Localhost` profile."""
 _RESERVED_PREFIXES: Final = ("AGENTRUN_", "CODEX_")
 
 
@@ -63,6 +66,12 @@ class JobParams:
         seccomp_localhost_profile: a `Localhost` seccomp profile (path relative to the
             kubelet's seccomp dir) for nodes whose `RuntimeDefault` refuses the namespaces
             Codex's bubblewrap sandbox creates (containerd); None keeps `RuntimeDefault`.
+        apparmor_profile: the container's AppArmor profile (Kubernetes ≥ 1.30
+            `securityContext.appArmorProfile`): `Unconfined`, `RuntimeDefault`, or the
+            name of a profile loaded on the node (rendered as `Localhost`), for nodes whose
+            AppArmor refuses unprivileged user namespaces (Ubuntu ≥ 23.10,
+            docs/boot.md "AppArmor nodes"); None leaves the field out (the runtime's
+            default).
         active_deadline_seconds: the Job's deadline; turn timeout plus boot and slack.
         termination_grace_period_seconds: the runner's shutdown budget, seconds.
         ttl_seconds_after_finished: how long the finished Job is kept, seconds.
@@ -88,6 +97,7 @@ class JobParams:
     https_proxy: str | None = None
     no_proxy: str | None = None
     seccomp_localhost_profile: str | None = None
+    apparmor_profile: str | None = None
     active_deadline_seconds: int = 4200
     termination_grace_period_seconds: int = SHUTDOWN_BUDGET_SECONDS
     ttl_seconds_after_finished: int = 3600
@@ -113,7 +123,8 @@ def validate_params(params: JobParams) -> None:
     Raises:
         JobParamsError: a name is not a valid DNS label or subdomain, the commit is not 40
             hex, a transient env name is invalid, duplicated or reserved, a URL carries
-            credentials, the seccomp profile is not a relative path, or a duration is not
+            credentials, the seccomp profile is not a relative path, the AppArmor profile
+            is not a profile name, or a duration is not
             positive.
     """
     if not _DNS_LABEL.match(params.name):
@@ -130,6 +141,13 @@ def validate_params(params: JobParams) -> None:
     profile = params.seccomp_localhost_profile
     if profile is not None and (not _PROFILE_PATH.match(profile) or ".." in profile.split("/")):
         raise JobParamsError(f"seccomp profile {profile!r} is not a relative path")
+    apparmor = params.apparmor_profile
+    if (
+        apparmor is not None
+        and apparmor not in APPARMOR_TYPES
+        and not _APPARMOR_NAME.match(apparmor)
+    ):
+        raise JobParamsError(f"AppArmor profile {apparmor!r} is not a profile name")
     if not params.runner_job_id or not _LABEL_VALUE.match(params.runner_job_id):
         raise JobParamsError(f"runner job id {params.runner_job_id!r} is not a label value")
     if not _COMMIT.match(params.boot_commit):
@@ -158,6 +176,27 @@ def validate_params(params: JobParams) -> None:
     ):
         if seconds <= 0:
             raise JobParamsError(f"{label} must be positive")
+
+
+_QUANTITY = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+_QUANTITY_FACTORS: Final[dict[str | None, int]] = {
+    None: 1,
+    **{suffix: 1024 ** (i + 1) for i, suffix in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi"))},
+    **{suffix: 1000 ** (i + 1) for i, suffix in enumerate(("k", "M", "G", "T", "P"))},
+}
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes byte quantity (`512Mi`, `8Gi`, `1G`, `4096`) in bytes.
+
+    Raises:
+        JobParamsError: not an integer with an optional binary or decimal suffix (the
+            forms the template's `sizeLimit`s use; no fractions or exponents).
+    """
+    match = _QUANTITY.match(quantity)
+    if match is None:
+        raise JobParamsError(f"size {quantity!r} is not a whole byte quantity")
+    return int(match.group(1)) * _QUANTITY_FACTORS[match.group(2)]
 
 
 def _quote(value: object) -> str:
@@ -192,6 +231,9 @@ def render_job_yaml(params: JobParams) -> str:
     validate_params(params)
     context: dict[str, Any] = asdict(params)
     context["token_key"] = TOKEN_KEY
+    # §1: the volumes' sizeLimits, for the runner's own disk-full check (issue 21).
+    context["runtime_home_limit_bytes"] = quantity_bytes(params.runtime_home_size_limit)
+    context["workspace_limit_bytes"] = quantity_bytes(params.workspace_size_limit)
     context["proxy_env"] = [
         (name, value)
         for name, value in zip(

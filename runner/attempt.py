@@ -44,6 +44,7 @@ from runner.manager.commands import poll_commands
 from runner.manager.delivery import ManagerLink, send_events, send_heartbeats
 from runner.manager.terminal import deliver_after_acks, report_verdict
 from runner.recovery import end_orphaned_backend, recovered_facts, recovered_verdict
+from runner.safety.disk import disk_full_of, enospc_in, volumes_of
 from runner.safety.hygiene import kill_descendants
 from runner.safety.masking import Masker
 from runner.turn.backend_run import BackendPlan, TurnControl, TurnSetup, run_turn
@@ -348,6 +349,12 @@ class Attempt:
                 codex_home=home.path,
                 runner_version=RUNNER_VERSION,
                 warm=self.warm,
+                volumes=volumes_of(
+                    [
+                        ("AGENTRUN_RUNTIME_HOME", env.runtime_home, env.runtime_home_limit_bytes),
+                        ("AGENTRUN_WORKSPACE", env.workspace, env.workspace_limit_bytes),
+                    ]
+                ),
             )
             if self.control.reason is not None:  # §5 early cancel: nothing is spawned
                 return verdict_for_interrupt(self.control.reason, None)
@@ -361,8 +368,20 @@ class Attempt:
                 job, plan, self.events, self.liveness, self.control, self._set_backend_pid, prepare
             )
         except RunnerError as exc:
-            return Verdict.from_error(exc)
+            if (
+                exc.kind in (FailureKind.CANCELLED, FailureKind.LEASE_LOST)
+                or (full := disk_full_of(exc, exc.message)) is None
+            ):
+                return Verdict.from_error(exc)
+            return Verdict(
+                "failed", FailureKind.DISK_FULL, full.message(), exc.source, full.detail()
+            )
         except Exception as exc:
+            if (full := enospc_in(exc)) is not None:  # §10: ENOSPC anywhere is disk-full
+                log.warning("no space left on a device: %s", exc)
+                return Verdict(
+                    "failed", FailureKind.DISK_FULL, full.message(), "runner", full.detail()
+                )
             log.exception("runner bug")
             return Verdict(
                 "failed", FailureKind.RUNNER_INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"

@@ -45,6 +45,9 @@ class RunnerEnv:
     boot_started_at_ms: int | None = None
     boot_fetch_ms: int | None = None
     boot_checkout: str | None = None
+    # §1 volume limits (issue 21): the sizeLimits of the runtime home and the workspace.
+    runtime_home_limit_bytes: int | None = None
+    workspace_limit_bytes: int | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RunnerEnv:
@@ -53,7 +56,8 @@ class RunnerEnv:
         Raises:
             EnvError: `AGENTRUN_MANAGER_URL`, `AGENTRUN_RUNNER_JOB_ID`,
                 `AGENTRUN_RUNNER_TOKEN_FILE`, `AGENTRUN_RUNTIME_HOME` or
-                `AGENTRUN_WORKSPACE` is missing.
+                `AGENTRUN_WORKSPACE` is missing; a `…_LIMIT_BYTES` is not a positive
+                integer.
         """
         env = dict(os.environ if environ is None else environ)
 
@@ -70,6 +74,12 @@ class RunnerEnv:
         def optional_int(name: str) -> int | None:
             value = optional(name)
             return int(value) if value and value.isdigit() else None
+
+        def optional_bytes(name: str) -> int | None:
+            value = optional(name)
+            if value is not None and (not value.isdigit() or int(value) == 0):
+                raise EnvError(f"{name} must be a positive number of bytes (contract §1)")
+            return int(value) if value is not None else None
 
         names = tuple(
             n.strip() for n in env.get("AGENTRUN_TRANSIENT_ENV_NAMES", "").split(",") if n.strip()
@@ -94,6 +104,8 @@ class RunnerEnv:
             boot_started_at_ms=optional_int("AGENTRUN_BOOT_STARTED_AT_MS"),
             boot_fetch_ms=optional_int("AGENTRUN_BOOT_FETCH_MS"),
             boot_checkout=optional("AGENTRUN_BOOT_CHECKOUT"),
+            runtime_home_limit_bytes=optional_bytes("AGENTRUN_RUNTIME_HOME_LIMIT_BYTES"),
+            workspace_limit_bytes=optional_bytes("AGENTRUN_WORKSPACE_LIMIT_BYTES"),
         )
 
     def check_writable(self) -> None:

@@ -43,6 +43,7 @@ EXAMPLES: dict[FailureKind, str] = {
     FailureKind.CANCELLED: "a `cancel` command arrives during the turn",
     FailureKind.RUNNER_INTERRUPTED: "the pod is evicted (SIGTERM) mid-turn",
     FailureKind.LEASE_LOST: "the manager answers 409 `lease-lost` (no terminal can follow)",
+    FailureKind.DISK_FULL: "a command fills the workspace to within 5 % of its sizeLimit",
     FailureKind.WORKSPACE_PUBLISH_FAILED: "the mirror's write side answers 500 to every push",
     FailureKind.RUNNER_INTERNAL_ERROR: "an unexpected exception in the runner",
 }

@@ -98,6 +98,7 @@ FailureKindName = Literal[
     "cancelled",
     "runner-interrupted",
     "lease-lost",
+    "disk-full",
     "workspace-publish-failed",
     "runner-internal-error",
 ]

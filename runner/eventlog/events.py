@@ -16,6 +16,7 @@ a flood from a stream (`runner.manager.delivery`).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from collections import deque
@@ -53,6 +54,22 @@ def failure_data(
         "retryable": kind.retryable,
         "terminal": terminal,
         "detail": detail,
+    }
+
+
+def spool_lost_data(spool: Spool) -> dict[str, Any]:
+    """The `backend.warning` data when the spool stopped being written (issue 21)."""
+    failure = spool.failure
+    errno_name = errno.errorcode.get(failure.errno or 0, "") if failure is not None else ""
+    return {
+        "message": (
+            f"the event spool cannot be written ({errno_name or 'error'}: "
+            f"{failure.strerror if failure is not None else ''}): events are kept in memory "
+            "only from here on, so a restart of the runner would lose them; the attempt goes on"
+        ),
+        "path": str(spool.dir),
+        "errno": errno_name or None,
+        "durability": "memory-only",
     }
 
 
@@ -164,6 +181,7 @@ class EventLog:
         self.arrivals = 0
         """Backend messages folded into the log so far (producers count them)."""
         self.closed = False
+        self._spool_warned = False
 
     def _notify(self) -> None:
         self._changed.set()
@@ -205,6 +223,9 @@ class EventLog:
         self._sizes[event.seq] = size = _size(event.wire())
         self.unacked_bytes += size
         self._notify()
+        if self.spool is not None and self.spool.failure is not None and not self._spool_warned:
+            self._spool_warned = True
+            self.emit_nowait("backend.warning", spool_lost_data(self.spool), command_id=command_id)
         return event
 
     def _full(self) -> bool:
@@ -239,8 +260,9 @@ class EventLog:
 
         Events already dropped from memory are read back from the spool.
         """
-        if acked_seq < self.acked_seq and self.spool is not None:
-            spooled = self.spool.recover().events
+        spool = self.spool
+        if acked_seq < self.acked_seq and spool is not None and spool.failure is None:
+            spooled = spool.recover().events
             self._hold(deque(e for e in spooled if e.seq > acked_seq))
             self.acked_seq = acked_seq
             self._notify()

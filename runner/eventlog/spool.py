@@ -7,18 +7,28 @@ append-only (each event is written, already masked, before it can be sent), `ack
 holds the manager's last `ackedSeq`, `backend.json` the backend's pid and start time (so
 a restarted runner can end an orphaned backend), and `terminal.json` the terminal report
 persisted before it is posted (contract §3, §7; issue "Delivery you can trust").
+
+A spool that cannot be written (ENOSPC on a full runtime home, EIO, a read-only volume)
+never stops the attempt (§10 `disk-full`, issue 21): the first failed write sets
+`failure`, closes the file, and every later write is skipped, so events go on from memory
+only (bounded by the event log, as during a manager outage) and the terminal report is
+still delivered; the event log says so once with a `backend.warning`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from contract.manager_api import Event
+
+log = logging.getLogger(__name__)
 
 SPOOL_DIRNAME = ".agentrun"
 
@@ -41,7 +51,10 @@ def runner_id_for(runtime_home: Path) -> str:
     if existing.startswith("rnr-"):
         return existing
     runner_id = f"rnr-{uuid.uuid4().hex[:16]}"
-    _write_atomic(path, runner_id)
+    try:
+        _write_atomic(path, runner_id)
+    except OSError as exc:  # e.g. ENOSPC: the id then lasts this process only
+        log.warning("cannot save the runner id in %s: %s", path, exc.strerror)
     return runner_id
 
 
@@ -86,6 +99,17 @@ class Spool:
         self.workspace_path = self.dir / "workspace.json"
         self.workspace_dir = self.dir / "workspace"
         self._file: IO[str] | None = None
+        self.failure: OSError | None = None
+        """The first write that failed; from then on the spool writes nothing."""
+
+    def _failed(self, exc: OSError) -> None:
+        if self.failure is None:
+            self.failure = exc
+            log.warning("the event spool %s cannot be written: %s", self.dir, exc.strerror)
+        if self._file is not None:
+            with suppress(OSError):
+                self._file.close()
+            self._file = None
 
     def exists(self) -> bool:
         """Whether an earlier process of this attempt spooled anything."""
@@ -125,39 +149,58 @@ class Spool:
         self._file = self.events_path.open("a", encoding="utf-8")
 
     def append(self, event: Event) -> None:
-        """Append one event (flushed to the OS before the sender can see it)."""
-        if self._file is None:
-            self.open()
-        assert self._file is not None
-        self._file.write(event.model_dump_json(by_alias=True) + "\n")
-        self._file.flush()
+        """Append one event (flushed to the OS before the sender can see it).
+
+        Never raises OSError: a failed write sets `failure` (see the module docstring).
+        """
+        if self.failure is not None:
+            return
+        try:
+            if self._file is None:
+                self.open()
+            assert self._file is not None
+            self._file.write(event.model_dump_json(by_alias=True) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _record(self, path: Path, text: str) -> None:
+        if self.failure is not None:
+            return
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, text)
+        except OSError as exc:
+            self._failed(exc)
 
     def record_ack(self, acked_seq: int) -> None:
-        """Remember the manager's `ackedSeq`."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.acked_path, str(acked_seq))
+        """Remember the manager's `ackedSeq` (skipped once the spool failed)."""
+        self._record(self.acked_path, str(acked_seq))
 
     def record_backend(self, pid: int, create_time: float) -> None:
         """Remember the backend process (for a restarted runner to end it)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.backend_path, json.dumps({"pid": pid, "createTime": create_time}))
+        self._record(self.backend_path, json.dumps({"pid": pid, "createTime": create_time}))
 
     def record_workspace(self, record: dict[str, Any]) -> None:
         """Persist the captured workspace result (§12) before it is published, so a
         restarted runner publishes the same commit and patch instead of capturing anew."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.workspace_path, json.dumps(record))
+        self._record(self.workspace_path, json.dumps(record))
 
     def record_terminal(self, body: dict[str, Any]) -> None:
         """Persist the terminal report before posting it (fsync'd with the events)."""
         if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        self.dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.terminal_path, json.dumps(body))
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                self._failed(exc)
+        self._record(self.terminal_path, json.dumps(body))
 
     def close(self) -> None:
-        """Close the events file."""
+        """Close the events file (a failing flush only marks the spool failed)."""
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:
+                self._failed(exc)
             self._file = None

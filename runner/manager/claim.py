@@ -16,13 +16,12 @@ import socket
 import sys
 from urllib.parse import urlsplit
 
-import psutil
-
 from adapters.codex.binary import PROJECT_ROOT
 from contract.failures import FailureKind, ManagerError, RunnerError
 from contract.manager_api import Capabilities, ClaimRequest, RunnerInfo
 from runner import RUNNER_VERSION
 from runner.env import RunnerEnv
+from runner.safety.cgroup import container_resources
 
 
 def print_failure_line(error: RunnerError) -> None:
@@ -97,6 +96,7 @@ def no_proxy_covers(proxy: dict[str, str], url: str) -> bool | None:
 
 def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimRequest:
     """The §2 claim body: who this runner is and what it can do."""
+    cpu_count, memory_bytes = container_resources()  # the cgroup's limits (§2 v1.2)
     return ClaimRequest(
         runner=RunnerInfo(
             runner_id=runner_id,
@@ -110,8 +110,8 @@ def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimReq
                 boot_commit=env.boot_commit,
                 env_identity=env_identity(),
                 python=platform.python_version(),
-                cpu_count=os.cpu_count() or 1,
-                memory_bytes=psutil.virtual_memory().total,
+                cpu_count=cpu_count,
+                memory_bytes=memory_bytes,
             ),
         )
     )

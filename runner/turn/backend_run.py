@@ -10,10 +10,12 @@ interrupting (`turn/interrupt`) when the runner must stop the turn. It returns t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,14 @@ from concurrency.taskgroups import first_of, task_group
 from contract.failures import BackendError, FailureKind, RunnerError
 from contract.manager_api import InputItem, Job, TextInputItem
 from runner.eventlog.events import EventLog
+from runner.safety.disk import DiskFull, Volume, watch_disk
 from runner.safety.hygiene_stats import cgroup_oom_kill_count, classify_exit
+from runner.safety.oom import score_commands
 from runner.turn.classify import is_config_error
 from runner.turn.liveness import LivenessTracker
 from runner.turn.observer import TurnObserver
 from runner.turn.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
+from runner.turn.sandbox_diagnosis import diagnose
 from runner.turn.sandbox_preflight import preflight_alongside
 from runner.turn.server_requests import make_handler
 from runner.turn.warm import BackendSpec, WarmBackend, open_backend
@@ -65,6 +70,8 @@ class TurnControl:
     observer: TurnObserver | None = None
     turn_active: anyio.Event = field(default_factory=anyio.Event)
     ending: bool = False
+    disk_full: DiskFull | None = None
+    """What `watch_disk` found when the reason is `disk-full` (issue 21)."""
 
     def stop(self, reason: InterruptReason) -> None:
         """Ask the turn to stop for `reason` (the first reason wins)."""
@@ -93,6 +100,8 @@ class BackendPlan:
     runner_version: str
     warm: WarmBackend | None = None
     """The app-server spawned during the claim (§2 warm backend), used when it fits."""
+    volumes: tuple[Volume, ...] = ()
+    """Volumes with a §1 `…_LIMIT_BYTES`, watched during the turn (`disk-full`)."""
 
 
 @dataclass
@@ -224,7 +233,10 @@ async def run_turn(
                 )
                 thread_id = await _open_thread(client, job, setup.cwd, emit)
                 control.client, control.thread_id = client, thread_id
-                return await _drive_turn(client, job, setup, thread_id, events, liveness, control)
+                verdict = await _drive_turn(
+                    client, job, setup, thread_id, events, liveness, control, plan.volumes
+                )
+                return await _with_sandbox_cause(_with_disk_full(verdict, control))
             finally:
                 on_pid(None)
     except BackendError as exc:
@@ -293,6 +305,7 @@ async def _drive_turn(
     events: EventLog,
     liveness: LivenessTracker,
     control: TurnControl,
+    volumes: tuple[Volume, ...] = (),
 ) -> Verdict:
     observer = TurnObserver(events, liveness, thread_id, job.command.command_id)
     control.observer = observer
@@ -333,6 +346,13 @@ async def _drive_turn(
     async with task_group() as tg:
         tg.start_soon(pump)
         tg.start_soon(flusher)
+        tg.start_soon(score_commands, client.transport.pid)  # commands die first (issue 21)
+
+        def disk_full(full: DiskFull) -> None:
+            control.disk_full = full
+            control.stop(InterruptReason.DISK_FULL)
+
+        tg.start_soon(partial(watch_disk, volumes, disk_full))
         if control.reason is not None:  # e.g. an early cancel: never call the model (§5)
             tg.cancel_scope.cancel()
             return verdict_for_interrupt(control.reason, None)
@@ -374,6 +394,25 @@ async def _drive_turn(
             "the app-server's stdout closed during the turn" + _stderr_hint(client),
         )
     return verdict_for_turn(observer, control.reason)
+
+
+def _with_disk_full(verdict: Verdict, control: TurnControl) -> Verdict:
+    """The `disk-full` verdict with the volume's message and §10 detail."""
+    full = control.disk_full
+    if verdict.failure_kind is not FailureKind.DISK_FULL or full is None:
+        return verdict
+    return dataclasses.replace(verdict, message=full.message(), detail=full.detail())
+
+
+async def _with_sandbox_cause(verdict: Verdict) -> Verdict:
+    """A `sandbox-error` of the turn (a command whose sandbox failed) with §10
+    `detail.cause`; the headline names the remedy unless the cause is `other` (a denial
+    of a sandbox that works keeps Codex's line)."""
+    if verdict.failure_kind is not FailureKind.SANDBOX_ERROR or "cause" in verdict.detail:
+        return verdict
+    diagnosed = await diagnose(verdict.message or "", dict(verdict.detail))
+    message = verdict.message if diagnosed.detail["cause"] == "other" else diagnosed.message
+    return dataclasses.replace(verdict, message=message, detail=diagnosed.detail)
 
 
 async def _interrupt(

@@ -36,6 +36,7 @@ class InterruptReason(StrEnum):
     SIGTERM = "sigterm"
     LEASE_LOST = "lease-lost"
     PROTOCOL_ERROR = "protocol-error"
+    DISK_FULL = "disk-full"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ _BY_REASON: dict[InterruptReason, Verdict] = {
         "failed", FailureKind.RUNNER_INTERRUPTED, "the runner got SIGTERM and stopped the turn"
     ),
     InterruptReason.LEASE_LOST: Verdict("failed", FailureKind.LEASE_LOST, "the lease was lost"),
+    InterruptReason.DISK_FULL: Verdict(
+        "failed", FailureKind.DISK_FULL, "a volume came within 5 % of its size limit"
+    ),
     InterruptReason.PROTOCOL_ERROR: Verdict(
         "failed",
         FailureKind.BACKEND_PROTOCOL_ERROR,

@@ -27,6 +27,7 @@ import anyio
 from concurrency.taskgroups import deferred, task_group
 from contract.failures import BackendError, FailureKind
 from runner.turn.classify import is_config_error
+from runner.turn.sandbox_diagnosis import diagnose
 
 PROFILES = {"workspace-write": ":workspace", "read-only": ":read-only"}
 """`backend.sandbox` → Codex's built-in permission profile (`codex sandbox -P`)."""
@@ -80,9 +81,10 @@ async def preflight_sandbox(
         timeout_seconds: bound of the whole check.
 
     Raises:
-        BackendError: `sandbox-error` (not retryable) with Codex's message (masked later
-            by the event log), `detail.exitCode` and `detail.profile`; the message is
-            bounded to `MAX_MESSAGE_CHARS`.
+        BackendError: `sandbox-error` (not retryable) whose message names the cause and
+            the remedy (`sandbox_diagnosis.diagnose`: `detail.cause`, Codex's own text in
+            `detail.codexMessage`, bounded to `MAX_MESSAGE_CHARS`, masked later by the
+            event log), `detail.exitCode` and `detail.profile`.
     """
     argv = preflight_argv(binary, sandbox, cwd)
     if argv is None:
@@ -105,10 +107,9 @@ async def preflight_sandbox(
             f"cannot start the Codex binary {binary}: {exc.strerror}",
         ) from exc
     if result.returncode != 0 and not _is_config_failure(result.stderr or result.stdout):
-        raise BackendError(
-            FailureKind.SANDBOX_ERROR,
+        raise await diagnose(
             failure_message(result.stdout, result.stderr, result.returncode),
-            detail=detail | {"exitCode": result.returncode},
+            detail | {"exitCode": result.returncode},
         )
 
 

@@ -33,6 +33,8 @@ CONTRACT_ENV = {
     "AGENTRUN_WORKSPACE",
     "AGENTRUN_TRANSIENT_ENV_NAMES",
     "AGENTRUN_SESSION_CACHE",
+    "AGENTRUN_RUNTIME_HOME_LIMIT_BYTES",
+    "AGENTRUN_WORKSPACE_LIMIT_BYTES",
 }
 LITERAL_ENV_ALLOWED = CONTRACT_ENV | {"AGENTRUN_BOOT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 SECRET_VALUES = {
@@ -72,8 +74,19 @@ def env_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         {"http_proxy": "http://proxy.svc:3128", "https_proxy": "http://proxy.svc:3128"},
         {"seccomp_localhost_profile": "agentrun/runner-bwrap.json"},
+        {"seccomp_localhost_profile": "operator/agentrun-bwrap-amd64.json"},
+        {"apparmor_profile": "Unconfined"},
+        {"apparmor_profile": "bwrap-userns-restrict"},
     ],
-    ids=["full", "minimal", "proxies", "localhost-seccomp"],
+    ids=[
+        "full",
+        "minimal",
+        "proxies",
+        "localhost-seccomp",
+        "spo-seccomp",
+        "apparmor-unconfined",
+        "apparmor-localhost",
+    ],
 )
 def test_the_rendered_job_validates_against_the_kubernetes_schema(variant: dict[str, Any]) -> None:
     manifest = render_job(params(**variant))
@@ -108,6 +121,37 @@ def test_a_localhost_seccomp_profile_replaces_the_runtime_default_and_nothing_el
     }
     pod["securityContext"]["seccompProfile"] = {"type": "RuntimeDefault"}
     assert manifest == default
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Unconfined", {"type": "Unconfined"}),
+        ("RuntimeDefault", {"type": "RuntimeDefault"}),
+        (
+            "bwrap-userns-restrict",
+            {"type": "Localhost", "localhostProfile": "bwrap-userns-restrict"},
+        ),
+    ],
+)
+def test_an_apparmor_profile_is_the_containers_app_armor_profile_and_nothing_else(
+    value: str, expected: dict[str, str]
+) -> None:
+    default = render_job(params())
+    manifest = render_job(params(apparmor_profile=value))
+    assert container(manifest)["securityContext"].pop("appArmorProfile") == expected
+    assert manifest == default
+    assert "appArmorProfile" not in container(default)["securityContext"]
+
+
+def test_the_volume_size_limits_reach_the_runner_in_bytes() -> None:
+    manifest = render_job(params(runtime_home_size_limit="4Mi", workspace_size_limit="8G"))
+    env = env_of(manifest)
+    volumes = {v["name"]: v for v in manifest["spec"]["template"]["spec"]["volumes"]}
+    assert env["AGENTRUN_RUNTIME_HOME_LIMIT_BYTES"]["value"] == str(4 * 1024**2)
+    assert env["AGENTRUN_WORKSPACE_LIMIT_BYTES"]["value"] == str(8 * 1000**3)
+    assert volumes["runtime-home"]["emptyDir"]["sizeLimit"] == "4Mi"
+    assert volumes["workspace"]["emptyDir"]["sizeLimit"] == "8G"
 
 
 def test_the_pod_gets_the_contract_env_and_its_volumes() -> None:
@@ -168,6 +212,8 @@ def test_no_secret_value_can_appear_in_the_job() -> None:
         {"termination_grace_period_seconds": 0},
         {"seccomp_localhost_profile": "/etc/seccomp/x.json"},
         {"seccomp_localhost_profile": "../x.json"},
+        {"apparmor_profile": "bad profile name"},
+        {"workspace_size_limit": "1.5Gi"},
     ],
 )
 def test_parameters_that_could_leak_a_secret_or_break_the_job_are_refused(

@@ -11,17 +11,20 @@ project's working tree published on the mirror. Scenarios:
   went back to the model, and the attempt `succeeded`.
 - `sigterm`: `podman stop` (SIGTERM to tini, the runner) mid-turn; the attempt ends
   `failed` / `runner-interrupted` and the container exits 0 within the grace period.
+- the node's limits (seccomp, memory, storage): `tests.image.limits_scenarios`.
 
-Exit status 0 when both pass; otherwise the failed check and the container's log tail.
+`AGENTRUN_IMAGE_SCENARIOS=a,b` runs only those. Exit status 0 when all pass; otherwise
+the failed check and the container's log tail.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ from fakes.mirror import serve_git_mirror
 from fakes.mirror.repos import make_repo
 from fakes.stack import TOKEN, LocalStack, local_stack
 from tests.boot.source_repo import SOURCE_REPO_URL, PublishedSource, publish_project_source
-from tests.image.job_container import JobContainer, podman_run_argv
+from tests.image.job_container import PLAIN_PODMAN, JobContainer, NodeSim, podman_run_argv
 
 RUNNER_UID = 10001
 SUBJECT_REPO = "acme/subject"
@@ -94,9 +97,16 @@ def job_container(
     root: Path,
     *,
     mirror_write_url: str | None = None,
+    changes: Mapping[str, Any] | None = None,
+    node: NodeSim = PLAIN_PODMAN,
+    on_host: tuple[str, ...] = ("workspace", "runtime-home"),
 ) -> JobContainer:
-    """Render the Job for `job` and translate its container; prepare its volumes."""
-    manifest = render_job(
+    """Render the Job for `job` and translate its container; prepare its volumes.
+
+    `changes` are JobParams fields to set, `node` what the node adds, `on_host` the
+    emptyDirs bound from host directories under `root` (the others are tmpfs).
+    """
+    params = dataclasses.replace(
         JobParams(
             name="agentrun-image-test",
             namespace="agentrun-image-test",
@@ -109,8 +119,10 @@ def job_container(
             git_mirror_write_url=mirror_write_url,
             job_secret_name="agentrun-image-test",
             provider_secret_name="agentrun-provider-scripted",
-        )
+        ),
+        **(changes or {}),
     )
+    manifest = render_job(params)
     env = {e["name"]: e.get("value") for e in _container(manifest)["env"]}
     # The provider files name the catalog by path: the path it has in the pod.
     config = stack.provider_home / "config.toml"
@@ -123,14 +135,16 @@ def job_container(
     host_dirs = {
         "runner-token": _secret_dir(token),
         "provider": _secret_dir(stack.provider_home),
-        "workspace": _own(root / "workspace", 0o755),
-        "runtime-home": _own(root / "runtime-home", 0o700),
     }
+    for volume, mode in (("workspace", 0o755), ("runtime-home", 0o700)):
+        if volume in on_host:
+            host_dirs[volume] = _own(root / volume, mode)
     return podman_run_argv(
         manifest,
         image=image,
         name=f"agentrun-image-test-{uuid.uuid4().hex[:8]}",
         host_dirs=host_dirs,
+        node=node,
     )
 
 
@@ -140,9 +154,12 @@ def _container(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_container(
-    spec: JobContainer, during: Callable[[str], Any] | None = None
+    spec: JobContainer, during: Callable[[str], Any] | None = None, cwd: Path | None = None
 ) -> tuple[int, str]:
     """Run the container to its end (optionally running `during(name)` alongside it).
+
+    `cwd` is podman's working directory (conmon leaves an `oom` file there after an OOM
+    kill).
 
     Returns:
         The container's exit status and the tail of its output.
@@ -154,7 +171,7 @@ async def run_container(
             async with anyio.create_task_group() as group:
                 if during is not None:
                     group.start_soon(during, name)
-                result = await anyio.run_process(spec.argv, env=env, check=False)
+                result = await anyio.run_process(spec.argv, env=env, check=False, cwd=cwd)
         output = (result.stdout + result.stderr).decode(errors="replace")
         return result.returncode, output[-4000:]
     finally:
@@ -170,11 +187,19 @@ def _workdir(base: Path, name: str) -> Path:
 
 
 async def tool_call_scenario(
-    image: str, base: Path, published: PublishedSource, mirror_root: Path
+    image: str,
+    base: Path,
+    published: PublishedSource,
+    mirror_root: Path,
+    *,
+    label: str = "tool-call",
+    changes: Mapping[str, Any] | None = None,
+    node: NodeSim = PLAIN_PODMAN,
 ) -> None:
     """A sandboxed tool call writes a file in the subject repo and runs rg; success; the
-    file is in the result commit pushed to the mirror's write side (§12)."""
-    root = _workdir(base, "tool-call")
+    file is in the result commit pushed to the mirror's write side (§12). `changes` and
+    `node` run it under another seccomp profile (`limits_scenarios`)."""
+    root = _workdir(base, label)
     async with (
         serve_git_mirror(mirror_root, write_token=TOKEN) as mirror,
         local_stack(root / "stack", [TOOL_CALL, ANSWER]) as stack,
@@ -197,6 +222,8 @@ async def tool_call_scenario(
             job,
             root,
             mirror_write_url=mirror.write_base_url,
+            changes=changes,
+            node=node,
         )
         status, log = await run_container(spec)
         terminal = stack.manager.terminal(job["runId"], job["attemptId"])
@@ -231,7 +258,7 @@ async def tool_call_scenario(
         f"the patch does not hold {WRITTEN_FILE}",
     )
     print(
-        "test-image: tool-call: sandboxed exec wrote the file, rg ran, attempt succeeded, "
+        f"test-image: {label}: sandboxed exec wrote the file, rg ran, attempt succeeded, "
         "the result commit was pushed and the patch stored"
     )
 
@@ -275,22 +302,50 @@ async def sigterm_scenario(
     print("test-image: sigterm: runner-interrupted, exited 0 within the grace period")
 
 
+Scenario = Callable[[str, Path, PublishedSource, Path], Awaitable[None]]
+
+
+def all_scenarios() -> dict[str, Scenario]:
+    """Every scenario by name, in the order they run."""
+    from tests.image import limits_scenarios
+
+    return {
+        "tool-call": tool_call_scenario,
+        "sigterm": sigterm_scenario,
+        **limits_scenarios.SCENARIOS,
+    }
+
+
 async def main(image: str, base: Path) -> None:
-    """Publish the source and the subject repo into a mirror under `base`; run both."""
+    """Publish the source and the subject repo into a mirror under `base`; run every
+    scenario (or those `AGENTRUN_IMAGE_SCENARIOS` names, comma-separated)."""
     mirror_root = base / "mirror"
     published = publish_project_source(mirror_root)
     make_repo(mirror_root, SUBJECT_REPO, [{"README.md": "The subject repository.\n"}])
-    await tool_call_scenario(image, base, published, mirror_root)
-    await sigterm_scenario(image, base, published, mirror_root)
+    scenarios = all_scenarios()
+    chosen = [n for n in os.environ.get("AGENTRUN_IMAGE_SCENARIOS", "").split(",") if n]
+    unknown = set(chosen) - set(scenarios)
+    if unknown:
+        raise ScenarioFailed(f"unknown scenarios {sorted(unknown)}; known: {sorted(scenarios)}")
+    for name in chosen or scenarios:
+        await scenarios[name](image, base, published, mirror_root)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
+def entry(argv: list[str]) -> None:
+    """`python -m tests.image.scenarios IMAGE`."""
+    if len(argv) != 2:
         sys.exit("usage: python -m tests.image.scenarios IMAGE")
     try:
         # Under /var/tmp, not a 0700 per-user temp dir: the container's uid reads from it.
         with tempfile.TemporaryDirectory(prefix="agentrun-image-test-", dir="/var/tmp") as d:
             Path(d).chmod(0o755)
-            anyio.run(main, sys.argv[1], Path(d))
+            anyio.run(main, argv[1], Path(d))
     except ScenarioFailed as failed:
         sys.exit(f"test-image: FAILED: {failed}")
+
+
+if __name__ == "__main__":
+    # Through the importable module, so `limits_scenarios` shares its classes.
+    from tests.image import scenarios
+
+    scenarios.entry(sys.argv)

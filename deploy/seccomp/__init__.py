@@ -1,0 +1,1 @@
+"""The Localhost seccomp profile for Codex's bubblewrap sandbox (docs/boot.md)."""
