@@ -50,6 +50,7 @@ from runner.turn.backend_run import BackendPlan, TurnControl, TurnSetup, run_tur
 from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
 from runner.turn.liveness import LivenessTracker
 from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
+from runner.turn.sandbox_policy import build_policy, private_masks, sandbox_report
 
 if TYPE_CHECKING:
     from bundles.job import Materialized
@@ -332,12 +333,25 @@ class Attempt:
                 check_resources(job.workspace, job.resource_bundles, env.git_mirror_url)
             env.workspace.mkdir(parents=True, exist_ok=True)
             root = await anyio.to_thread.run_sync(env.workspace.resolve)
+            masks = await anyio.to_thread.run_sync(
+                partial(
+                    private_masks,
+                    runtime_home=home.path,
+                    workspace=env.workspace,
+                    token_file=env.token_file,
+                    provider_home=env.provider_home,
+                    session_cache=env.session_cache,
+                    copied=home.copied,
+                    boot_checkout=Path(env.boot_checkout) if env.boot_checkout else None,
+                )
+            )
             plan = BackendPlan(
                 binary=resolve_codex_binary(env.codex_bin),
                 env=backend_environment(home, transient, env.proxy),
                 cwd=root,
                 codex_home=home.path,
                 runner_version=RUNNER_VERSION,
+                sandbox=build_policy(job.backend.sandbox, env.sandbox_enforcer, masks, home.path),
             )
             if self.control.reason is not None:  # §5 early cancel: nothing is spawned
                 return verdict_for_interrupt(self.control.reason, None)
@@ -400,5 +414,10 @@ class Attempt:
             "tooShortToMask": list(self.masker.too_short),
             "proxyEnvNames": sorted(env.proxy),
             "noProxyCoversManager": no_proxy_covers(env.proxy, env.manager_url),
+            # §9: the mode is the claimed job's `backend.sandbox` (null when the job
+            # failed validation: no command will run).
+            "sandbox": sandbox_report(
+                self.job.backend.sandbox if self.job else None, env.sandbox_enforcer
+            ),
             "valuesPrinted": False,
         }

@@ -34,6 +34,7 @@ async def run_from_environ() -> int:
     try:
         env = RunnerEnv.from_environ()
         env.check_writable()
+        env.check_layout()
         token = env.read_token()
     except RunnerError as exc:
         print_failure_line(exc)

@@ -23,6 +23,7 @@ from contract.failures import FailureKind, ManagerError, RunnerError
 from contract.manager_api import Capabilities, ClaimRequest, RunnerInfo
 from runner import RUNNER_VERSION
 from runner.env import RunnerEnv
+from runner.turn.sandbox_policy import sandbox_report
 
 
 def print_failure_line(error: RunnerError) -> None:
@@ -112,6 +113,7 @@ def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimReq
                 python=platform.python_version(),
                 cpu_count=os.cpu_count() or 1,
                 memory_bytes=psutil.virtual_memory().total,
+                sandbox=sandbox_report(None, env.sandbox_enforcer),
             ),
         )
     )

@@ -34,6 +34,7 @@ from runner.turn.classify import is_config_error
 from runner.turn.liveness import LivenessTracker
 from runner.turn.observer import TurnObserver
 from runner.turn.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
+from runner.turn.sandbox_policy import SandboxPolicy
 from runner.turn.sandbox_preflight import preflight_alongside
 from runner.turn.server_requests import make_handler
 
@@ -83,6 +84,8 @@ class BackendPlan:
 
     `cwd` is the backend process's working directory (the workspace root, which exists
     before anything is materialized into it); each thread gets its own (`TurnSetup`).
+    `sandbox` says how the agent's commands are confined (§13): its `-c` arguments go
+    to `codex app-server` itself, so every thread shares them, sub-agents' included.
     """
 
     binary: CodexBinary
@@ -90,6 +93,7 @@ class BackendPlan:
     cwd: Path
     codex_home: Path
     runner_version: str
+    sandbox: SandboxPolicy | None = None
 
 
 @dataclass
@@ -100,12 +104,17 @@ class TurnSetup:
     prompt_items: list[dict[str, Any]] = field(default_factory=list)
 
 
-def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
-    """`thread/start` params from the job's backend spec (Codex 0.169 schema)."""
+def thread_params(job: Job, cwd: Path, sandbox: SandboxPolicy | None = None) -> dict[str, Any]:
+    """`thread/start` params from the job's backend spec (Codex 0.169 schema).
+
+    `sandbox` (the job's `SandboxPolicy`) decides the sandbox fields: none when the
+    app-server was given our permission profile or under the `pod` enforcer; without a
+    policy, `sandbox` is the job's mode.
+    """
     params: dict[str, Any] = {
         "cwd": str(cwd),
         "approvalPolicy": job.backend.approval_policy,
-        "sandbox": job.backend.sandbox,
+        **(sandbox.thread_fields() if sandbox else {"sandbox": job.backend.sandbox}),
         "experimentalRawEvents": True,
     }
     if job.backend.model:
@@ -121,15 +130,18 @@ def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
     return params
 
 
-def resume_params(job: Job, cwd: Path, thread_id: str) -> dict[str, Any]:
+def resume_params(
+    job: Job, cwd: Path, thread_id: str, sandbox: SandboxPolicy | None = None
+) -> dict[str, Any]:
     """`thread/resume` params: the job's own backend settings again (Codex 0.171 schema).
 
     A resumed thread does not keep the sandbox, approval policy, model or config it was
     started with (observed on 0.171: without `sandbox` the resumed turn's permission
-    profile is read-only, so the agent cannot write the files it left); the schema has
-    no `experimentalRawEvents` here.
+    profile is read-only, so the agent cannot write the files it left; with our profile
+    as the app-server's `default_permissions`, the resumed thread takes that profile);
+    the schema has no `experimentalRawEvents` here.
     """
-    params = thread_params(job, cwd)
+    params = thread_params(job, cwd, sandbox)
     params.pop("experimentalRawEvents", None)
     return {**params, "threadId": thread_id, "excludeTurns": True}
 
@@ -186,18 +198,24 @@ async def run_turn(
         )
     version = await anyio.to_thread.run_sync(codex_version, plan.binary.path)
     oom_before = cgroup_oom_kill_count()
+    policy = plan.sandbox
     transport: StdioTransport | None = None
     try:
         async with (
-            preflight_alongside(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd) as (
-                preflight_passed
-            ),
+            preflight_alongside(
+                plan.binary.path,
+                job.backend.sandbox if policy is None or policy.preflight else None,
+                plan.env,
+                plan.cwd,
+                (policy.profile, policy.config_args) if policy and policy.profile else None,
+            ) as preflight_passed,
             spawn_codex(
                 plan.binary.path,
                 env=plan.env,
                 cwd=plan.cwd,
                 handler=handler,
                 client_version=plan.runner_version,
+                extra_args=policy.config_args if policy else (),
             ) as initialized,
         ):
             setup = await prepare()
@@ -216,11 +234,14 @@ async def run_turn(
                         "pid": client.transport.pid,
                         "codexHome": str(plan.codex_home),
                         "binaryOrigin": plan.binary.origin,
+                        **({"sandbox": policy.report()} if policy else {}),
                     },
                 )
-                thread_id = await _open_thread(client, job, setup.cwd, emit)
+                thread_id = await _open_thread(client, job, setup.cwd, emit, policy)
                 control.client, control.thread_id = client, thread_id
-                return await _drive_turn(client, job, setup, thread_id, events, liveness, control)
+                return await _drive_turn(
+                    client, job, setup, thread_id, events, liveness, control, policy
+                )
             finally:
                 on_pid(None)
     except BackendError as exc:
@@ -233,7 +254,11 @@ async def run_turn(
 
 
 async def _open_thread(
-    client: CodexClient, job: Job, cwd: Path, emit: Callable[[str, dict[str, Any]], Awaitable[None]]
+    client: CodexClient,
+    job: Job,
+    cwd: Path,
+    emit: Callable[[str, dict[str, Any]], Awaitable[None]],
+    policy: SandboxPolicy | None,
 ) -> str:
     requested = job.session.thread_id
     # A thread call that never answers is bounded like any silence of the backend.
@@ -241,10 +266,12 @@ async def _open_thread(
     try:
         if requested is not None:
             result = await client.resume_thread(
-                resume_params(job, cwd, requested), timeout_seconds=timeout
+                resume_params(job, cwd, requested, policy), timeout_seconds=timeout
             )
         else:
-            result = await client.start_thread(thread_params(job, cwd), timeout_seconds=timeout)
+            result = await client.start_thread(
+                thread_params(job, cwd, policy), timeout_seconds=timeout
+            )
     except JsonRpcError as exc:
         if is_config_error(exc.message):
             raise BackendError(FailureKind.BACKEND_CONFIG_INVALID, exc.message) from exc
@@ -289,6 +316,7 @@ async def _drive_turn(
     events: EventLog,
     liveness: LivenessTracker,
     control: TurnControl,
+    policy: SandboxPolicy | None = None,
 ) -> Verdict:
     observer = TurnObserver(events, liveness, thread_id, job.command.command_id)
     control.observer = observer
@@ -333,7 +361,11 @@ async def _drive_turn(
             tg.cancel_scope.cancel()
             return verdict_for_interrupt(control.reason, None)
         try:
-            result = await client.start_turn(thread_id, turn_input(job, setup.prompt_items))
+            result = await client.start_turn(
+                thread_id,
+                turn_input(job, setup.prompt_items),
+                extra=policy.turn_fields(job.backend.config_overrides) if policy else None,
+            )
         except JsonRpcError as exc:
             raise BackendError(
                 FailureKind.PROVIDER_ERROR, f"turn/start refused: {exc.message}"
