@@ -47,10 +47,20 @@ from runner.recovery import end_orphaned_backend, recovered_facts, recovered_ver
 from runner.safety.hygiene import kill_descendants
 from runner.safety.masking import Masker
 from runner.turn.backend_run import BackendPlan, TurnControl, TurnSetup, run_turn
-from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
+from runner.turn.codex_home import (
+    backend_environment,
+    link_workspace_skills,
+    prepare_codex_home,
+    remove_credentials,
+)
 from runner.turn.liveness import LivenessTracker
 from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
-from runner.turn.sandbox_policy import build_policy, private_masks, sandbox_report
+from runner.turn.sandbox_policy import (
+    CODEX_STATE_DIRNAME,
+    build_policy,
+    private_masks,
+    sandbox_report,
+)
 
 if TYPE_CHECKING:
     from bundles.job import Materialized
@@ -361,9 +371,19 @@ class Attempt:
                 await anyio.to_thread.run_sync(link_workspace_skills, home, env.workspace)
                 return setup
 
-            return await run_turn(
-                job, plan, self.events, self.liveness, self.control, self._set_backend_pid, prepare
-            )
+            try:
+                return await run_turn(
+                    job,
+                    plan,
+                    self.events,
+                    self.liveness,
+                    self.control,
+                    self._set_backend_pid,
+                    prepare,
+                )
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(remove_credentials, home, (CODEX_STATE_DIRNAME,))
         except RunnerError as exc:
             return Verdict.from_error(exc)
         except Exception as exc:

@@ -33,6 +33,7 @@ CONTRACT_ENV = {
     "AGENTRUN_WORKSPACE",
     "AGENTRUN_TRANSIENT_ENV_NAMES",
     "AGENTRUN_SESSION_CACHE",
+    "AGENTRUN_SANDBOX_ENFORCER",
 }
 LITERAL_ENV_ALLOWED = CONTRACT_ENV | {"AGENTRUN_BOOT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 SECRET_VALUES = {
@@ -72,8 +73,9 @@ def env_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         {"http_proxy": "http://proxy.svc:3128", "https_proxy": "http://proxy.svc:3128"},
         {"seccomp_localhost_profile": "agentrun/runner-bwrap.json"},
+        {"sandbox_enforcer": "pod"},
     ],
-    ids=["full", "minimal", "proxies", "localhost-seccomp"],
+    ids=["full", "minimal", "proxies", "localhost-seccomp", "pod-enforcer"],
 )
 def test_the_rendered_job_validates_against_the_kubernetes_schema(variant: dict[str, Any]) -> None:
     manifest = render_job(params(**variant))
@@ -108,6 +110,12 @@ def test_a_localhost_seccomp_profile_replaces_the_runtime_default_and_nothing_el
     }
     pod["securityContext"]["seccompProfile"] = {"type": "RuntimeDefault"}
     assert manifest == default
+
+
+def test_the_sandbox_enforcer_is_codex_unless_the_deployment_names_pod() -> None:
+    assert env_of(render_job(params()))["AGENTRUN_SANDBOX_ENFORCER"]["value"] == "codex"
+    pod = env_of(render_job(params(sandbox_enforcer="pod")))
+    assert pod["AGENTRUN_SANDBOX_ENFORCER"]["value"] == "pod"
 
 
 def test_the_pod_gets_the_contract_env_and_its_volumes() -> None:
@@ -168,6 +176,8 @@ def test_no_secret_value_can_appear_in_the_job() -> None:
         {"termination_grace_period_seconds": 0},
         {"seccomp_localhost_profile": "/etc/seccomp/x.json"},
         {"seccomp_localhost_profile": "../x.json"},
+        {"sandbox_enforcer": "none"},
+        {"sandbox_enforcer": ""},
     ],
 )
 def test_parameters_that_could_leak_a_secret_or_break_the_job_are_refused(
