@@ -221,7 +221,13 @@ async def run_turn(
             setup = await prepare()
             if control.reason is not None:
                 return verdict_for_interrupt(control.reason, None)
-            client = await initialized()
+            try:
+                client = await initialized()
+            except BackendError:
+                # A sandbox that cannot start explains a backend that died on its way up
+                # (observed on 0.171 with our profile and no bubblewrap): its verdict wins.
+                await preflight_passed()
+                raise
             transport = client.transport
             on_pid(client.transport.pid)
             try:
