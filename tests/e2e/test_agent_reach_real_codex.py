@@ -30,6 +30,7 @@ from fakes.manager import next_attempt
 from fakes.mirror import serve_git_mirror
 from fakes.stack import TOKEN, LocalStack, local_stack
 from tests.e2e.helpers import Finished, of_type, run_job
+from tests.real_codex import REAL_CODEX
 
 pytestmark = [pytest.mark.anyio, pytest.mark.real_codex]
 
@@ -118,7 +119,9 @@ def assert_out_of_reach(
     assert backend["data"]["sandbox"]["enforcer"] == "codex"
 
 
-async def run_attacked(tmp_path: Path, mode: str, *, continuation: bool = False) -> None:
+async def run_attacked(
+    tmp_path: Path, mode: str, *, continuation: bool = False, codex: Path | None = None
+) -> None:
     repos = tmp_path / "mirror"
     repos.mkdir()
     make_demo_repos(repos)
@@ -133,6 +136,8 @@ async def run_attacked(tmp_path: Path, mode: str, *, continuation: bool = False)
         with (stack.provider_home / "config.toml").open("a") as config:
             config.write(f'\n# a credential a provider config may carry: "{PROVIDER_KEY}"\n')
         transient = {"AGENTRUN_TRANSIENT_ENV_NAMES": "TOOL_TOKEN", "TOOL_TOKEN": TRANSIENT}
+        if codex is not None:
+            transient["AGENTRUN_CODEX_BIN"] = str(codex)
         job = demo_job("attack")
         job["backend"]["sandbox"] = mode
         env = stack.runner_env(job["runnerJobId"], **transient)
@@ -161,3 +166,13 @@ async def test_a_resumed_thread_keeps_the_runner_secrets_and_state_out_of_reach(
     tmp_path: Path,
 ) -> None:
     await run_attacked(tmp_path, "workspace-write", continuation=True)
+
+
+@pytest.mark.parametrize("build", sorted(REAL_CODEX))
+async def test_every_verified_build_keeps_the_runner_secrets_and_state_out_of_reach(
+    tmp_path: Path, build: str
+) -> None:
+    codex = REAL_CODEX[build]()
+    if codex is None:
+        pytest.skip(f"{build} is not installed")
+    await run_attacked(tmp_path, "workspace-write", codex=codex)

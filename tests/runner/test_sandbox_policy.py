@@ -19,12 +19,12 @@ import pytest
 from contract.validation import validate_job
 from fakes.manager import example_job
 from runner.env import EnvError, RunnerEnv
+from runner.eventlog.spool import SPOOL_DIRNAME
 from runner.turn.backend_run import resume_params, thread_params
 from runner.turn.codex_home import prepare_codex_home
 from runner.turn.sandbox_policy import (
     CODEX_STATE_DIRNAME,
     PROFILE_NAME,
-    SPOOL_DIRNAME,
     Masks,
     SandboxLayoutError,
     build_policy,
