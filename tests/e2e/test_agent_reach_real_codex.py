@@ -23,10 +23,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from fakes.demo import demo_job, make_demo_repos
-from fakes.manager import next_attempt
+from fakes.manager import example_job, next_attempt
 from fakes.mirror import serve_git_mirror
 from fakes.stack import TOKEN, LocalStack, local_stack
 from tests.e2e.helpers import Finished, of_type, run_job
@@ -176,3 +177,49 @@ async def test_every_verified_build_keeps_the_runner_secrets_and_state_out_of_re
     if codex is None:
         pytest.skip(f"{build} is not installed")
     await run_attacked(tmp_path, "workspace-write", codex=codex)
+
+
+async def test_the_pod_enforcer_runs_commands_without_codex_sandbox_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """`AGENTRUN_SANDBOX_ENFORCER=pod` (§13): `externalSandbox`, no preflight, and every
+    report names the enforcer. What stays open is shown too: the agent reads the token."""
+    root = tmp_path / "stack"
+    async with local_stack(root, steps(root, "call_attack")) as stack:
+        job = example_job()
+        env = stack.runner_env(
+            job["runnerJobId"],
+            AGENTRUN_SANDBOX_ENFORCER="pod",
+            AGENTRUN_TRANSIENT_ENV_NAMES="TOOL_TOKEN",
+            TOOL_TOKEN=TRANSIENT,
+        )
+        done = await run_job(stack, job, env=env, timeout_seconds=120)
+        output = command_output(stack, "call_attack")
+        claims = [r.body for r in stack.manager.requests if r.path.endswith("/claim")]
+
+    assert done.terminal["status"] == "succeeded", done.terminal
+    assert TRANSIENT in output
+    assert TOKEN in output  # open under `pod`: the pod is the agent's only boundary
+    report = {"mode": "workspace-write", "enforcer": "pod", "mechanism": "pod", "denyRead": False}
+    [started] = of_type(done.events, "runner.started")
+    assert started["data"]["sandbox"] == report
+    [backend] = of_type(done.events, "backend.started")
+    assert backend["data"]["sandbox"] == report
+    [claim] = claims
+    assert isinstance(claim, dict)
+    assert claim["runner"]["capabilities"]["sandbox"]["enforcer"] == "pod"
+
+
+async def test_an_unknown_enforcer_is_refused_before_the_claim(tmp_path: Path) -> None:
+    async with local_stack(tmp_path, []) as stack:
+        job = example_job()
+        stack.manager.add_job(job)
+        env = stack.runner_env(job["runnerJobId"], AGENTRUN_SANDBOX_ENFORCER="none")
+        with anyio.fail_after(60):
+            result = await stack.run_runner(job["runnerJobId"], env=env)
+        claims = [r for r in stack.manager.requests if r.path.endswith("/claim")]
+
+    assert result.returncode == 2
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert line["failureKind"] == "runner-env-invalid"
+    assert claims == []
