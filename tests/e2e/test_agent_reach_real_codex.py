@@ -223,3 +223,42 @@ async def test_an_unknown_enforcer_is_refused_before_the_claim(tmp_path: Path) -
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert line["failureKind"] == "runner-env-invalid"
     assert claims == []
+
+
+async def test_a_sub_agents_command_reaches_no_runner_secret_either(tmp_path: Path) -> None:
+    """A thread the agent spawns (`spawn_agent`, 0.171 `multi_agent_v1`) runs under the
+    same profile: it was given to the app-server, not to the main thread alone."""
+    root = tmp_path / "stack"
+    spawn = {
+        "kind": "function_call",
+        "name": "spawn_agent",
+        "namespace": "multi_agent_v1",
+        "call_id": "call_spawn",
+        "arguments": {"message": "SUBAGENT-TASK: run the check"},
+    }
+    # The script serves steps in request order, whichever thread asks: after the spawn,
+    # every thread gets attacks for a while (each takes ~0.3 s, so the sub-agent's first
+    # request and its follow-up fall among them), then texts that end both threads.
+    call_ids = [f"call_{n}" for n in range(5)]
+    attacks = [steps(root, call_id)[0] for call_id in call_ids]
+    script = [spawn, *attacks, *({"kind": "text", "text": "done"} for _ in range(6))]
+    async with local_stack(root, script) as stack:
+        (stack.provider_home / "auth.json").write_text(json.dumps({"OPENAI_API_KEY": PROVIDER_KEY}))
+        job = example_job()
+        env = stack.runner_env(
+            job["runnerJobId"], AGENTRUN_TRANSIENT_ENV_NAMES="TOOL_TOKEN", TOOL_TOKEN=TRANSIENT
+        )
+        done = await run_job(stack, job, env=env, timeout_seconds=120)
+        requests = [r.raw_body.decode(errors="replace") for r in stack.model.model_requests]
+
+    assert done.terminal["status"] == "succeeded", done.terminal
+    child = [r for r in requests if "SUBAGENT-TASK" in r and '"call_spawn"' not in r]
+    ran_in_child = [c for c in call_ids if any(f'"{c}"' in r for r in child)]
+    assert ran_in_child, "the sub-agent ran no attack"
+    everything = "\n".join(requests)
+    assert TOKEN not in everything
+    assert PROVIDER_KEY not in everything
+    child_saw = "\n".join(child)
+    assert "== end" in child_saw
+    assert TRANSIENT in child_saw  # the positive control, in the sub-agent's command
+    assert re.findall(r"W:[^\\\n]*runtime-home", child_saw) == []
