@@ -10,10 +10,12 @@ played against in `tests/e2e/test_agent_reach_real_codex.py`.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from contract.validation import validate_job
@@ -33,7 +35,9 @@ from runner.turn.sandbox_policy import (
     private_masks,
     sandbox_report,
 )
+from runner.turn.sandbox_preflight import preflight_argv, preflight_sandbox
 from tests.adapters.test_request_params import fits
+from tests.real_codex import REAL_CODEX
 
 
 def layout(tmp_path: Path, *, projected_token: bool = False) -> dict[str, Path]:
@@ -293,4 +297,37 @@ def test_a_layout_that_puts_private_state_in_reach_is_refused_before_the_claim(
             token_file=runner_env.token_file,
             provider_home=runner_env.provider_home,
             session_cache=runner_env.session_cache,
+        )
+
+
+def test_the_preflight_checks_the_profile_the_threads_use(tmp_path: Path) -> None:
+    paths = layout(tmp_path)
+    policy = build_policy("read-only", "codex", masks_for(paths), paths["runtime_home"])
+    assert policy.profile is not None
+    argv = preflight_argv(
+        Path("/codex"), "read-only", tmp_path, (policy.profile, policy.config_args)
+    )
+    assert argv is not None
+    assert argv[argv.index("-P") + 1] == PROFILE_NAME
+    assert argv[2 : 2 + len(policy.config_args)] == list(policy.config_args)
+    assert preflight_argv(Path("/codex"), None, tmp_path) is None  # the pod enforcer
+
+
+@pytest.mark.anyio
+@pytest.mark.real_codex
+@pytest.mark.parametrize("build", sorted(REAL_CODEX))
+@pytest.mark.parametrize("mode", ["workspace-write", "read-only"])
+async def test_every_verified_build_starts_its_sandbox_with_the_profile(
+    tmp_path: Path, build: str, mode: str
+) -> None:
+    codex = REAL_CODEX[build]()
+    if codex is None:
+        pytest.skip(f"{build} is not installed")
+    paths = layout(tmp_path)
+    policy = build_policy(mode, "codex", masks_for(paths), paths["runtime_home"])
+    assert policy.profile is not None
+    env = {"PATH": os.environ.get("PATH", ""), "CODEX_HOME": str(paths["runtime_home"])}
+    with anyio.fail_after(60):
+        await preflight_sandbox(
+            codex, mode, env, paths["workspace"], profile=(policy.profile, policy.config_args)
         )
