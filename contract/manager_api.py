@@ -56,6 +56,8 @@ class Capabilities(Wire):
     python: str
     cpu_count: int
     memory_bytes: int
+    sandbox: dict[str, Any] | None = None
+    """`{enforcer, mechanism, denyRead}` (§13; `mode` is the job's, so null here)."""
 
 
 class RunnerInfo(Wire):

@@ -26,6 +26,8 @@ TOKEN_KEY: Final = "runner-token"
 SHUTDOWN_BUDGET_SECONDS: Final = 30
 """`terminationGracePeriodSeconds`: the runner must finish its SIGTERM path within it."""
 PROXY_NAMES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+SANDBOX_ENFORCERS: Final = ("codex", "pod")
+"""`AGENTRUN_SANDBOX_ENFORCER` values (contract §1)."""
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -72,6 +74,11 @@ class JobParams:
             AppArmor refuses unprivileged user namespaces (Ubuntu ≥ 23.10,
             docs/boot.md "AppArmor nodes"); None leaves the field out (the runtime's
             default).
+        sandbox_enforcer: `AGENTRUN_SANDBOX_ENFORCER` (§1, §13): `codex` (Codex's own
+            sandbox, the default) or `pod` (the deployment's explicit choice for nodes
+            where it cannot start: then the pod is the agent's only boundary and the
+            agent's commands can read the runner token and the provider credentials;
+            docs/security.md).
         active_deadline_seconds: the Job's deadline; turn timeout plus boot and slack.
         termination_grace_period_seconds: the runner's shutdown budget, seconds.
         ttl_seconds_after_finished: how long the finished Job is kept, seconds.
@@ -98,6 +105,7 @@ class JobParams:
     no_proxy: str | None = None
     seccomp_localhost_profile: str | None = None
     apparmor_profile: str | None = None
+    sandbox_enforcer: str = "codex"
     active_deadline_seconds: int = 4200
     termination_grace_period_seconds: int = SHUTDOWN_BUDGET_SECONDS
     ttl_seconds_after_finished: int = 3600
@@ -124,8 +132,8 @@ def validate_params(params: JobParams) -> None:
         JobParamsError: a name is not a valid DNS label or subdomain, the commit is not 40
             hex, a transient env name is invalid, duplicated or reserved, a URL carries
             credentials, the seccomp profile is not a relative path, the AppArmor profile
-            is not a profile name, or a duration is not
-            positive.
+            is not a profile name, the sandbox enforcer is not `codex` or `pod`, or a
+            duration is not positive.
     """
     if not _DNS_LABEL.match(params.name):
         raise JobParamsError(f"Job name {params.name!r} is not a DNS label")
@@ -148,6 +156,8 @@ def validate_params(params: JobParams) -> None:
         and not _APPARMOR_NAME.match(apparmor)
     ):
         raise JobParamsError(f"AppArmor profile {apparmor!r} is not a profile name")
+    if params.sandbox_enforcer not in SANDBOX_ENFORCERS:
+        raise JobParamsError(f"sandbox_enforcer {params.sandbox_enforcer!r} is not codex or pod")
     if not params.runner_job_id or not _LABEL_VALUE.match(params.runner_job_id):
         raise JobParamsError(f"runner job id {params.runner_job_id!r} is not a label value")
     if not _COMMIT.match(params.boot_commit):

@@ -48,9 +48,20 @@ from runner.safety.disk import disk_full_of, enospc_in, volumes_of
 from runner.safety.hygiene import kill_descendants
 from runner.safety.masking import Masker
 from runner.turn.backend_run import BackendPlan, TurnControl, TurnSetup, run_turn
-from runner.turn.codex_home import backend_environment, link_workspace_skills, prepare_codex_home
+from runner.turn.codex_home import (
+    backend_environment,
+    link_workspace_skills,
+    prepare_codex_home,
+    remove_credentials,
+)
 from runner.turn.liveness import LivenessTracker
 from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for_interrupt
+from runner.turn.sandbox_policy import (
+    CODEX_STATE_DIRNAME,
+    build_policy,
+    private_masks,
+    sandbox_report,
+)
 from runner.turn.warm import WarmBackend
 
 if TYPE_CHECKING:
@@ -342,6 +353,18 @@ class Attempt:
                 check_resources(job.workspace, job.resource_bundles, env.git_mirror_url)
             env.workspace.mkdir(parents=True, exist_ok=True)
             root = await anyio.to_thread.run_sync(env.workspace.resolve)
+            masks = await anyio.to_thread.run_sync(
+                partial(
+                    private_masks,
+                    runtime_home=home.path,
+                    workspace=env.workspace,
+                    token_file=env.token_file,
+                    provider_home=env.provider_home,
+                    session_cache=env.session_cache,
+                    copied=home.copied,
+                    boot_checkout=Path(env.boot_checkout) if env.boot_checkout else None,
+                )
+            )
             plan = BackendPlan(
                 binary=resolve_codex_binary(env.codex_bin),
                 env=backend_environment(home, transient, env.proxy),
@@ -355,6 +378,7 @@ class Attempt:
                         ("AGENTRUN_WORKSPACE", env.workspace, env.workspace_limit_bytes),
                     ]
                 ),
+                sandbox=build_policy(job.backend.sandbox, env.sandbox_enforcer, masks, home.path),
             )
             if self.control.reason is not None:  # §5 early cancel: nothing is spawned
                 return verdict_for_interrupt(self.control.reason, None)
@@ -364,9 +388,19 @@ class Attempt:
                 await anyio.to_thread.run_sync(link_workspace_skills, home, env.workspace)
                 return setup
 
-            return await run_turn(
-                job, plan, self.events, self.liveness, self.control, self._set_backend_pid, prepare
-            )
+            try:
+                return await run_turn(
+                    job,
+                    plan,
+                    self.events,
+                    self.liveness,
+                    self.control,
+                    self._set_backend_pid,
+                    prepare,
+                )
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(remove_credentials, home, (CODEX_STATE_DIRNAME,))
         except RunnerError as exc:
             if (
                 exc.kind in (FailureKind.CANCELLED, FailureKind.LEASE_LOST)
@@ -432,5 +466,10 @@ class Attempt:
             "tooShortToMask": list(self.masker.too_short),
             "proxyEnvNames": sorted(env.proxy),
             "noProxyCoversManager": no_proxy_covers(env.proxy, env.manager_url),
+            # §9: the mode is the claimed job's `backend.sandbox` (null when the job
+            # failed validation: no command will run).
+            "sandbox": sandbox_report(
+                self.job.backend.sandbox if self.job else None, env.sandbox_enforcer
+            ),
             "valuesPrinted": False,
         }

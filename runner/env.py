@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from contract.failures import FailureKind, RunnerError, SecretError
+from runner.turn.sandbox_policy import SandboxLayoutError, check_layout, parse_enforcer
 
 PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
@@ -41,6 +42,7 @@ class RunnerEnv:
     transient_env_names: tuple[str, ...]
     session_cache: Path | None
     codex_bin: str | None
+    sandbox_enforcer: str = "codex"
     proxy: dict[str, str] = field(default_factory=dict, repr=False)
     boot_started_at_ms: int | None = None
     boot_fetch_ms: int | None = None
@@ -57,7 +59,7 @@ class RunnerEnv:
             EnvError: `AGENTRUN_MANAGER_URL`, `AGENTRUN_RUNNER_JOB_ID`,
                 `AGENTRUN_RUNNER_TOKEN_FILE`, `AGENTRUN_RUNTIME_HOME` or
                 `AGENTRUN_WORKSPACE` is missing; a `…_LIMIT_BYTES` is not a positive
-                integer.
+                integer; `AGENTRUN_SANDBOX_ENFORCER` is neither `codex` nor `pod` (§1).
         """
         env = dict(os.environ if environ is None else environ)
 
@@ -85,6 +87,10 @@ class RunnerEnv:
             n.strip() for n in env.get("AGENTRUN_TRANSIENT_ENV_NAMES", "").split(",") if n.strip()
         )
         provider = optional("AGENTRUN_PROVIDER_HOME")
+        try:
+            enforcer = parse_enforcer(env.get("AGENTRUN_SANDBOX_ENFORCER"))
+        except ValueError as exc:
+            raise EnvError(f"{exc} (contract §1, §13)") from exc
         cache = optional("AGENTRUN_SESSION_CACHE")
         return cls(
             manager_url=required("AGENTRUN_MANAGER_URL"),
@@ -100,6 +106,7 @@ class RunnerEnv:
             transient_env_names=names,
             session_cache=Path(cache) if cache else None,
             codex_bin=optional("AGENTRUN_CODEX_BIN"),
+            sandbox_enforcer=enforcer,
             proxy={n: env[n] for n in PROXY_NAMES if env.get(n)},
             boot_started_at_ms=optional_int("AGENTRUN_BOOT_STARTED_AT_MS"),
             boot_fetch_ms=optional_int("AGENTRUN_BOOT_FETCH_MS"),
@@ -124,6 +131,25 @@ class RunnerEnv:
                 raise EnvError(f"{name} ({path}) cannot be created: {exc.strerror}") from exc
             if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
                 raise EnvError(f"{name} ({path}) is not a writable directory")
+
+    def check_layout(self) -> None:
+        """The runner's private state can be kept from the agent in this layout (§13).
+
+        Raises:
+            EnvError: `runner-env-invalid` (`runner.turn.sandbox_policy.check_layout`).
+        """
+        try:
+            check_layout(
+                runtime_home=self.runtime_home,
+                workspace=self.workspace,
+                token_file=self.token_file,
+                provider_home=self.provider_home,
+                session_cache=self.session_cache,
+            )
+        except SandboxLayoutError as exc:
+            error = EnvError(exc.message)
+            error.detail = exc.detail
+            raise error from exc
 
     def read_token(self) -> str:
         """The bearer token from `AGENTRUN_RUNNER_TOKEN_FILE` (§1).

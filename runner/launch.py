@@ -40,6 +40,7 @@ async def run_from_environ(warm: WarmBackend | None = None) -> int:
     try:
         env = RunnerEnv.from_environ()
         env.check_writable()
+        env.check_layout()
         token = env.read_token()
     except RunnerError as exc:
         print_failure_line(exc)

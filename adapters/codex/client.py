@@ -96,9 +96,17 @@ class CodexClient:
             timeout_seconds=timeout_seconds,
         )
 
-    async def start_turn(self, thread_id: str, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """`turn/start` with user input items; the result's `turn.id` is the turn id (§4)."""
-        params = {"threadId": thread_id, "input": list(items)}
+    async def start_turn(
+        self,
+        thread_id: str,
+        items: Sequence[dict[str, Any]],
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """`turn/start` with user input items; the result's `turn.id` is the turn id (§4).
+
+        `extra` adds `TurnStartParams` fields (e.g. `sandboxPolicy`).
+        """
+        params = {"threadId": thread_id, "input": list(items), **(extra or {})}
         return await self.session.request("turn/start", params)
 
     async def steer_turn(
@@ -155,6 +163,7 @@ async def spawn_codex(
     client_version: str,
     experimental_api: bool = True,
     grace_seconds: float = 2.0,
+    extra_args: Sequence[str] = (),
 ) -> AsyncIterator[Callable[[], Awaitable[CodexClient]]]:
     """Spawn `codex app-server`, run `initialize` in the background, yield a wait for it.
 
@@ -171,6 +180,7 @@ async def spawn_codex(
         client_version: reported as `clientInfo.version`.
         experimental_api: ask for `experimentalApi` (needed for raw response events).
         grace_seconds: shutdown grace after stdin closes.
+        extra_args: after `app-server`, e.g. `-c key=value` overrides every thread shares.
 
     Raises:
         BackendError: on entering, `backend-spawn-failed` when the binary cannot be
@@ -181,7 +191,7 @@ async def spawn_codex(
     spawned = False
     try:
         async with open_stdio_transport(
-            [str(binary), "app-server"], env=env, cwd=cwd, grace_seconds=grace_seconds
+            [str(binary), "app-server", *extra_args], env=env, cwd=cwd, grace_seconds=grace_seconds
         ) as transport:
             spawned = True
             async with open_session(transport, handler) as session, task_group() as tg:

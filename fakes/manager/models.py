@@ -118,6 +118,15 @@ class RequestModel(BaseModel):
 # §2 claim ---------------------------------------------------------------------------
 
 
+class SandboxCapability(RequestModel):
+    """§2/§13 `capabilities.sandbox`: who enforces the job's sandbox (`codex` or `pod`)."""
+
+    mode: str | None = None
+    enforcer: Literal["codex", "pod"]
+    mechanism: Literal["bubblewrap", "pod", "none"]
+    denyRead: bool
+
+
 class Capabilities(RequestModel):
     """§2 `runner.capabilities`. Versions/commit/identity may be null when unknown."""
 
@@ -129,6 +138,7 @@ class Capabilities(RequestModel):
     python: NonEmptyStr
     cpuCount: Annotated[int, Field(ge=1)]
     memoryBytes: NonNegativeInt
+    sandbox: SandboxCapability | None = None
 
 
 class RunnerInfo(RequestModel):

@@ -223,7 +223,7 @@ class Store:
                 attempt.lease_ttl_seconds,
             )
             attempt.claimed_at = now
-            attempt.runner = request.runner.model_dump()
+            attempt.runner = request.runner.model_dump(exclude_unset=True)
             self.changed.notify()
         return {
             "lease": attempt.lease_json(with_ttl=True),

@@ -22,6 +22,7 @@ from contract.manager_api import Capabilities, ClaimRequest, RunnerInfo
 from runner import RUNNER_VERSION
 from runner.env import RunnerEnv
 from runner.safety.cgroup import container_resources
+from runner.turn.sandbox_policy import sandbox_report
 
 
 def print_failure_line(error: RunnerError) -> None:
@@ -112,6 +113,7 @@ def claim_request(env: RunnerEnv, runner_id: str, codex: str | None) -> ClaimReq
                 python=platform.python_version(),
                 cpu_count=cpu_count,
                 memory_bytes=memory_bytes,
+                sandbox=sandbox_report(None, env.sandbox_enforcer),
             ),
         )
     )

@@ -39,6 +39,7 @@ from runner.turn.liveness import LivenessTracker
 from runner.turn.observer import TurnObserver
 from runner.turn.outcome import InterruptReason, Verdict, verdict_for_interrupt, verdict_for_turn
 from runner.turn.sandbox_diagnosis import diagnose
+from runner.turn.sandbox_policy import SandboxPolicy
 from runner.turn.sandbox_preflight import preflight_alongside
 from runner.turn.server_requests import make_handler
 from runner.turn.warm import BackendSpec, WarmBackend, open_backend
@@ -91,6 +92,8 @@ class BackendPlan:
 
     `cwd` is the backend process's working directory (the workspace root, which exists
     before anything is materialized into it); each thread gets its own (`TurnSetup`).
+    `sandbox` says how the agent's commands are confined (§13): its `-c` arguments go
+    to `codex app-server` itself, so every thread shares them, sub-agents' included.
     """
 
     binary: CodexBinary
@@ -102,6 +105,7 @@ class BackendPlan:
     """The app-server spawned during the claim (§2 warm backend), used when it fits."""
     volumes: tuple[Volume, ...] = ()
     """Volumes with a §1 `…_LIMIT_BYTES`, watched during the turn (`disk-full`)."""
+    sandbox: SandboxPolicy | None = None
 
 
 @dataclass
@@ -112,12 +116,17 @@ class TurnSetup:
     prompt_items: list[dict[str, Any]] = field(default_factory=list)
 
 
-def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
-    """`thread/start` params from the job's backend spec (Codex 0.169 schema)."""
+def thread_params(job: Job, cwd: Path, sandbox: SandboxPolicy | None = None) -> dict[str, Any]:
+    """`thread/start` params from the job's backend spec (Codex 0.169 schema).
+
+    `sandbox` (the job's `SandboxPolicy`) decides the sandbox fields: none when the
+    app-server was given our permission profile or under the `pod` enforcer; without a
+    policy, `sandbox` is the job's mode.
+    """
     params: dict[str, Any] = {
         "cwd": str(cwd),
         "approvalPolicy": job.backend.approval_policy,
-        "sandbox": job.backend.sandbox,
+        **(sandbox.thread_fields() if sandbox else {"sandbox": job.backend.sandbox}),
         "experimentalRawEvents": True,
     }
     if job.backend.model:
@@ -133,15 +142,18 @@ def thread_params(job: Job, cwd: Path) -> dict[str, Any]:
     return params
 
 
-def resume_params(job: Job, cwd: Path, thread_id: str) -> dict[str, Any]:
+def resume_params(
+    job: Job, cwd: Path, thread_id: str, sandbox: SandboxPolicy | None = None
+) -> dict[str, Any]:
     """`thread/resume` params: the job's own backend settings again (Codex 0.171 schema).
 
     A resumed thread does not keep the sandbox, approval policy, model or config it was
     started with (observed on 0.171: without `sandbox` the resumed turn's permission
-    profile is read-only, so the agent cannot write the files it left); the schema has
-    no `experimentalRawEvents` here.
+    profile is read-only, so the agent cannot write the files it left; with our profile
+    as the app-server's `default_permissions`, the resumed thread takes that profile);
+    the schema has no `experimentalRawEvents` here.
     """
-    params = thread_params(job, cwd)
+    params = thread_params(job, cwd, sandbox)
     params.pop("experimentalRawEvents", None)
     return {**params, "threadId": thread_id, "excludeTurns": True}
 
@@ -199,15 +211,22 @@ async def run_turn(
         )
     version = await anyio.to_thread.run_sync(codex_version, plan.binary.path)
     oom_before = cgroup_oom_kill_count()
+    policy = plan.sandbox
     transport: StdioTransport | None = None
     try:
         async with (
-            preflight_alongside(plan.binary.path, job.backend.sandbox, plan.env, plan.cwd) as (
-                preflight_passed
-            ),
+            preflight_alongside(
+                plan.binary.path,
+                job.backend.sandbox if policy is None or policy.preflight else None,
+                plan.env,
+                plan.cwd,
+                (policy.profile, policy.config_args) if policy and policy.profile else None,
+            ) as preflight_passed,
             open_backend(
                 plan.warm,
-                BackendSpec.of(plan.binary.path, plan.env, plan.cwd),
+                BackendSpec.of(
+                    plan.binary.path, plan.env, plan.cwd, policy.config_args if policy else ()
+                ),
                 handler,
                 plan.runner_version,
             ) as initialized,
@@ -215,7 +234,13 @@ async def run_turn(
             setup = await prepare()
             if control.reason is not None:
                 return verdict_for_interrupt(control.reason, None)
-            client = await initialized()
+            try:
+                client = await initialized()
+            except BackendError:
+                # A sandbox that cannot start explains a backend that died on its way up
+                # (observed on 0.171 with our profile and no bubblewrap): its verdict wins.
+                await preflight_passed()
+                raise
             transport = client.transport
             on_pid(client.transport.pid)
             try:
@@ -229,12 +254,13 @@ async def run_turn(
                         "codexHome": str(plan.codex_home),
                         "binaryOrigin": plan.binary.origin,
                         "warm": plan.warm is not None and plan.warm.used,
+                        **({"sandbox": policy.report()} if policy else {}),
                     },
                 )
-                thread_id = await _open_thread(client, job, setup.cwd, emit)
+                thread_id = await _open_thread(client, job, setup.cwd, emit, policy)
                 control.client, control.thread_id = client, thread_id
                 verdict = await _drive_turn(
-                    client, job, setup, thread_id, events, liveness, control, plan.volumes
+                    client, job, setup, thread_id, events, liveness, control, plan.volumes, policy
                 )
                 return await _with_sandbox_cause(_with_disk_full(verdict, control))
             finally:
@@ -249,7 +275,11 @@ async def run_turn(
 
 
 async def _open_thread(
-    client: CodexClient, job: Job, cwd: Path, emit: Callable[[str, dict[str, Any]], Awaitable[None]]
+    client: CodexClient,
+    job: Job,
+    cwd: Path,
+    emit: Callable[[str, dict[str, Any]], Awaitable[None]],
+    policy: SandboxPolicy | None,
 ) -> str:
     requested = job.session.thread_id
     # A thread call that never answers is bounded like any silence of the backend.
@@ -257,10 +287,12 @@ async def _open_thread(
     try:
         if requested is not None:
             result = await client.resume_thread(
-                resume_params(job, cwd, requested), timeout_seconds=timeout
+                resume_params(job, cwd, requested, policy), timeout_seconds=timeout
             )
         else:
-            result = await client.start_thread(thread_params(job, cwd), timeout_seconds=timeout)
+            result = await client.start_thread(
+                thread_params(job, cwd, policy), timeout_seconds=timeout
+            )
     except JsonRpcError as exc:
         if is_config_error(exc.message):
             raise BackendError(FailureKind.BACKEND_CONFIG_INVALID, exc.message) from exc
@@ -306,6 +338,7 @@ async def _drive_turn(
     liveness: LivenessTracker,
     control: TurnControl,
     volumes: tuple[Volume, ...] = (),
+    policy: SandboxPolicy | None = None,
 ) -> Verdict:
     observer = TurnObserver(events, liveness, thread_id, job.command.command_id)
     control.observer = observer
@@ -357,7 +390,11 @@ async def _drive_turn(
             tg.cancel_scope.cancel()
             return verdict_for_interrupt(control.reason, None)
         try:
-            result = await client.start_turn(thread_id, turn_input(job, setup.prompt_items))
+            result = await client.start_turn(
+                thread_id,
+                turn_input(job, setup.prompt_items),
+                extra=policy.turn_fields(job.backend.config_overrides) if policy else None,
+            )
         except JsonRpcError as exc:
             raise BackendError(
                 FailureKind.PROVIDER_ERROR, f"turn/start refused: {exc.message}"

@@ -10,6 +10,7 @@ to resume, codex-app-server.md §10).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -127,6 +128,24 @@ def backend_environment(
     env.update(proxy)
     env.update(transient)
     return env
+
+
+def remove_credentials(home: CodexHome, state_dirs: tuple[str, ...] = ()) -> None:
+    """Delete the provider files copied in and Codex's per-attempt state, once Codex is gone.
+
+    In a layout several attempts share (the tests' stack, the demo), an earlier attempt's
+    runtime home is a plain directory to a later attempt's agent: nothing of it may hold a
+    credential then (§13). A runner killed before this leaves them behind.
+
+    Args:
+        home: the prepared home.
+        state_dirs: directories in it to delete too (Codex's sqlite state and logs).
+    """
+    for name in home.copied:
+        with contextlib.suppress(OSError):
+            (home.path / name).unlink()
+    for name in state_dirs:
+        shutil.rmtree(home.path / name, ignore_errors=True)
 
 
 def link_workspace_skills(home: CodexHome, workspace: Path) -> list[str]:

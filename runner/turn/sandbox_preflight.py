@@ -17,7 +17,7 @@ processes of ~0.1 s); the turn waits for it before `thread/start`.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -37,16 +37,20 @@ _NOISE = ("note: run with `RUST_BACKTRACE", "WARNING: proceeding, even though")
 """stderr lines of `codex sandbox` that say nothing about the failure."""
 
 
-def preflight_argv(binary: Path, sandbox: str, cwd: Path) -> list[str] | None:
+def preflight_argv(
+    binary: Path, sandbox: str | None, cwd: Path, profile: tuple[str, Sequence[str]] | None = None
+) -> list[str] | None:
     """The preflight command for `sandbox`, or None when there is nothing to check.
 
-    `danger-full-access` runs no sandbox; an unknown mode is left to `thread/start`,
-    which refuses it (`thread-start-failed`).
+    `danger-full-access` (and None: the `pod` enforcer, §13) runs no sandbox; an unknown
+    mode is left to `thread/start`, which refuses it (`thread-start-failed`). `profile` is
+    the permission profile the threads use, `(name, its -c arguments)`
+    (`runner.turn.sandbox_policy`); without it, the mode's built-in profile.
     """
-    profile = PROFILES.get(sandbox)
-    if profile is None:
+    if sandbox not in PROFILES:
         return None
-    return [str(binary), "sandbox", "-P", profile, "-C", str(cwd), "--", "true"]
+    name, config_args = profile if profile is not None else (PROFILES[sandbox], ())
+    return [str(binary), "sandbox", *config_args, "-P", name, "-C", str(cwd), "--", "true"]
 
 
 def failure_message(stdout: bytes, stderr: bytes, returncode: int) -> str:
@@ -65,19 +69,21 @@ def _is_config_failure(output: bytes) -> bool:
 
 async def preflight_sandbox(
     binary: Path,
-    sandbox: str,
+    sandbox: str | None,
     env: Mapping[str, str],
     cwd: Path,
     *,
+    profile: tuple[str, Sequence[str]] | None = None,
     timeout_seconds: float = PREFLIGHT_TIMEOUT_SECONDS,
 ) -> None:
     """Run `codex sandbox … -- true` once; return only if it exits 0.
 
     Args:
         binary: the Codex native binary the app-server is spawned from.
-        sandbox: `backend.sandbox` of the job (§2).
+        sandbox: `backend.sandbox` of the job (§2); None when Codex's sandbox is not used.
         env: the app-server's environment (`CODEX_HOME` included).
         cwd: the app-server's working directory (the workspace).
+        profile: the threads' permission profile and its `-c` arguments (`preflight_argv`).
         timeout_seconds: bound of the whole check.
 
     Raises:
@@ -86,10 +92,11 @@ async def preflight_sandbox(
             `detail.codexMessage`, bounded to `MAX_MESSAGE_CHARS`, masked later by the
             event log), `detail.exitCode` and `detail.profile`.
     """
-    argv = preflight_argv(binary, sandbox, cwd)
+    argv = preflight_argv(binary, sandbox, cwd, profile)
     if argv is None:
         return
-    detail = {"profile": PROFILES[sandbox], "check": "codex sandbox -- true"}
+    name = profile[0] if profile is not None else PROFILES[str(sandbox)]
+    detail = {"profile": name, "check": "codex sandbox -- true"}
     try:
         with anyio.fail_after(timeout_seconds):
             result = await anyio.run_process(
@@ -115,7 +122,11 @@ async def preflight_sandbox(
 
 @asynccontextmanager
 async def preflight_alongside(
-    binary: Path, sandbox: str, env: Mapping[str, str], cwd: Path
+    binary: Path,
+    sandbox: str | None,
+    env: Mapping[str, str],
+    cwd: Path,
+    profile: tuple[str, Sequence[str]] | None = None,
 ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
     """Run `preflight_sandbox` in the background; yield a wait for its verdict.
 
@@ -124,5 +135,7 @@ async def preflight_alongside(
     """
     async with task_group() as tg:
         yield deferred(
-            tg, partial(preflight_sandbox, binary, sandbox, env, cwd), catch=BackendError
+            tg,
+            partial(preflight_sandbox, binary, sandbox, env, cwd, profile=profile),
+            catch=BackendError,
         )

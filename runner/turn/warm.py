@@ -16,7 +16,7 @@ that the turn points at its own handler (the job's `approvalPolicy`) before any 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,15 +54,20 @@ class LateHandler:
 @dataclass(frozen=True)
 class BackendSpec:
     """What one app-server process is spawned with; a warm process serves a turn only
-    when the turn's spec is equal (same binary, environment and working directory)."""
+    when the turn's spec is equal (same binary, environment, working directory and
+    arguments: the §13 permission profile is app-server configuration, so a turn whose
+    job needs one never runs on a process spawned without it)."""
 
     binary: Path
     env: tuple[tuple[str, str], ...]
     cwd: Path
+    args: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, binary: Path, env: dict[str, str], cwd: Path) -> BackendSpec:
-        return cls(binary, tuple(sorted(env.items())), cwd)
+    def of(
+        cls, binary: Path, env: dict[str, str], cwd: Path, args: Sequence[str] = ()
+    ) -> BackendSpec:
+        return cls(binary, tuple(sorted(env.items())), cwd, tuple(args))
 
 
 @dataclass
@@ -99,6 +104,7 @@ class WarmBackend:
                 cwd=self.spec.cwd,
                 handler=self.handler,
                 client_version=runner_version,
+                extra_args=self.spec.args,
             ) as initialized:
                 self._initialized = initialized
                 self._ready.set()
@@ -166,6 +172,7 @@ async def open_backend(
         cwd=spec.cwd,
         handler=handler,
         client_version=runner_version,
+        extra_args=spec.args,
     ) as spawned:
         yield spawned
 

@@ -35,6 +35,7 @@ CONTRACT_ENV = {
     "AGENTRUN_SESSION_CACHE",
     "AGENTRUN_RUNTIME_HOME_LIMIT_BYTES",
     "AGENTRUN_WORKSPACE_LIMIT_BYTES",
+    "AGENTRUN_SANDBOX_ENFORCER",
 }
 LITERAL_ENV_ALLOWED = CONTRACT_ENV | {"AGENTRUN_BOOT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 SECRET_VALUES = {
@@ -77,6 +78,7 @@ def env_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         {"seccomp_localhost_profile": "operator/agentrun-bwrap-amd64.json"},
         {"apparmor_profile": "Unconfined"},
         {"apparmor_profile": "bwrap-userns-restrict"},
+        {"sandbox_enforcer": "pod"},
     ],
     ids=[
         "full",
@@ -86,6 +88,7 @@ def env_of(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "spo-seccomp",
         "apparmor-unconfined",
         "apparmor-localhost",
+        "pod-enforcer",
     ],
 )
 def test_the_rendered_job_validates_against_the_kubernetes_schema(variant: dict[str, Any]) -> None:
@@ -154,6 +157,12 @@ def test_the_volume_size_limits_reach_the_runner_in_bytes() -> None:
     assert volumes["workspace"]["emptyDir"]["sizeLimit"] == "8G"
 
 
+def test_the_sandbox_enforcer_is_codex_unless_the_deployment_names_pod() -> None:
+    assert env_of(render_job(params()))["AGENTRUN_SANDBOX_ENFORCER"]["value"] == "codex"
+    pod = env_of(render_job(params(sandbox_enforcer="pod")))
+    assert pod["AGENTRUN_SANDBOX_ENFORCER"]["value"] == "pod"
+
+
 def test_the_pod_gets_the_contract_env_and_its_volumes() -> None:
     manifest = render_job(params())
     env = env_of(manifest)
@@ -214,6 +223,8 @@ def test_no_secret_value_can_appear_in_the_job() -> None:
         {"seccomp_localhost_profile": "../x.json"},
         {"apparmor_profile": "bad profile name"},
         {"workspace_size_limit": "1.5Gi"},
+        {"sandbox_enforcer": "none"},
+        {"sandbox_enforcer": ""},
     ],
 )
 def test_parameters_that_could_leak_a_secret_or_break_the_job_are_refused(

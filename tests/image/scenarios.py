@@ -9,6 +9,12 @@ project's working tree published on the mirror. Scenarios:
 - `tool-call`: the model's `exec_command` writes a file in the subject repo and runs
   `rg` inside Codex's sandbox (`workspace-write`); the file is on disk, the rg output
   went back to the model, and the attempt `succeeded`.
+- `attacker`: the agent's command greps every file under the Job's volumes
+  (`/var/run/agentrun`, `/var/lib/agentrun` but the runner's own source, `/tmp`) and every
+  `/proc/*/environ` for the token, the provider key and the transient value, and tries to
+  write in every directory there (§13, docs/security.md). No model request carries the
+  token or the key, and nothing but the workspace and `/tmp` is written. (The transient
+  env's positive control runs outside the image: the Job's `secretKeyRef` needs a Secret.)
 - `sigterm`: `podman stop` (SIGTERM to tini, the runner) mid-turn; the attempt ends
   `failed` / `runner-interrupted` and the container exits 0 within the grace period.
 - the node's limits (seccomp, memory, storage): `tests.image.limits_scenarios`.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 import tempfile
 import uuid
@@ -263,6 +270,75 @@ async def tool_call_scenario(
     )
 
 
+ATTACK_ROOTS = "/var/run/agentrun /var/lib/agentrun /tmp"
+ATTACK_SHAPES = r"(tok-local-stack|sk-imgprov)-[A-Za-z0-9]+"
+PROVIDER_KEY = f"sk-imgprov-{uuid.uuid4().hex[:16]}"
+ATTACK = {
+    "kind": "function_call",
+    "name": "exec_command",
+    "call_id": "call_attack",
+    "arguments": {
+        "max_output_tokens": 20000,
+        "cmd": (
+            # The boot checkout is the runner's own (public) source: the fake manager's
+            # test token is a literal in it, so it is only probed for writes.
+            f"echo '== found'; grep -rhoaE '{ATTACK_SHAPES}' --exclude-dir=boot {ATTACK_ROOTS}"
+            " /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | sort -u;"
+            f" echo '== writable'; find {ATTACK_ROOTS} -type d 2>/dev/null |"
+            ' while read -r d; do if ( : > "$d/.agent-probe" ) 2>/dev/null;'
+            ' then unlink "$d/.agent-probe"; echo "W:$d"; fi; done; echo "== end"'
+        ),
+    },
+}
+
+
+async def attacker_scenario(
+    image: str, base: Path, published: PublishedSource, mirror_root: Path
+) -> None:
+    """The agent reads everything it reaches in the Job's layout: no runner secret (§13)."""
+    root = _workdir(base, "attacker")
+    async with (
+        serve_git_mirror(mirror_root) as mirror,
+        local_stack(root / "stack", [ATTACK, ANSWER]) as stack,
+    ):
+        (stack.provider_home / "auth.json").write_text(f'{{"OPENAI_API_KEY": "{PROVIDER_KEY}"}}')
+        job = example_job(
+            workspace={
+                "repoUrl": f"https://github.com/{SUBJECT_REPO}",
+                "ref": "main",
+                "commitId": None,
+                "path": "subject",
+            },
+        )
+        stack.manager.add_job(job, heartbeat_interval_seconds=1)
+        spec = job_container(image, stack, published, mirror.base_url, job, root)
+        status, log = await run_container(spec)
+        terminal = stack.manager.terminal(job["runId"], job["attemptId"])
+        requests = stack.model.model_requests
+        saw = "\n".join(r.raw_body.decode(errors="replace") for r in requests)
+        output = "\n".join(
+            str(item.get("output"))
+            for r in requests
+            if isinstance(r.body, dict)
+            for item in r.body.get("input", [])
+            if item.get("type") == "function_call_output"
+        )
+    tail = f"\n--- container output ---\n{log}"
+    check(status == 0 and terminal is not None, f"no terminal report (exit {status}){tail}")
+    check("== end" in output, f"the attack did not finish: {output[-1500:]}")
+    check(TOKEN not in saw, "the runner token reached the model")
+    check(PROVIDER_KEY not in saw, "the provider key reached the model")
+    written = re.findall(r"W:([^\n]*)", output)
+    allowed = ("/var/lib/agentrun/workspace", "/tmp")
+    bad = [w for w in written if not w.startswith(allowed)]
+    check(not bad, f"the agent could write {bad}")
+    check(
+        any(w.startswith("/var/lib/agentrun/workspace/subject") for w in written),
+        f"the write probe found not even the subject writable: {output[-1500:]}",
+    )
+    print("test-image: attacker: no token or provider key reached the model, no state writable")
+
+
 async def sigterm_scenario(
     image: str, base: Path, published: PublishedSource, mirror_root: Path
 ) -> None:
@@ -311,6 +387,7 @@ def all_scenarios() -> dict[str, Scenario]:
 
     return {
         "tool-call": tool_call_scenario,
+        "attacker": attacker_scenario,
         "sigterm": sigterm_scenario,
         **limits_scenarios.SCENARIOS,
     }
