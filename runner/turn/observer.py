@@ -29,6 +29,7 @@ from contract.failures import FailureKind
 from contract.manager_api import Usage
 from runner.eventlog.events import EventLog, failure_data, split_text
 from runner.safety.masking import StreamMasker
+from runner.safety.oom import OomWatch
 from runner.turn.items import item_summary
 from runner.turn.liveness import TOOL_ITEM_TYPES, LivenessTracker
 from runner.turn.sandbox_failures import SandboxWatch
@@ -97,6 +98,8 @@ class TurnObserver:
         self.outcome: TurnOutcome | None = None
         self.done = anyio.Event()
         self.open_items: dict[str, str] = {}
+        self.oom = OomWatch()
+        """The cgroup's OOM kills per running command (§9 `oomKilled`, issue 21)."""
         self.last_error: dict[str, Any] | None = None
         self.retrying_error: dict[str, Any] | None = None
         self.invalid_tool_calls_in_a_row = 0
@@ -253,6 +256,8 @@ class TurnObserver:
         item_id, item_type = summary["itemId"], summary["itemType"]
         if started:
             self.open_items[item_id] = item_type
+            if item_type == "commandExecution":
+                self.oom.started(item_id)
             await self.emit("item.started", summary)
             if item_type in TOOL_ITEM_TYPES:
                 self.liveness.tool_started(item_id, item_type)
@@ -261,6 +266,8 @@ class TurnObserver:
             return
         self.open_items.pop(item_id, None)
         self._close_stream(item_id, item_type)
+        if item_type == "commandExecution" and self.oom.oom_killed(item_id):
+            summary["oomKilled"] = True
         await self.emit("item.completed", summary)
         output = raw.get("aggregatedOutput") if item_type == "commandExecution" else None
         if isinstance(output, str) and (sandbox := self.sandbox.check(item_id, output, item_type)):
