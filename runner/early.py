@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import logging
 from functools import partial
+from pathlib import Path
 
 import anyio
 
@@ -28,7 +29,11 @@ from contract.failures import RunnerError
 from runner import RUNNER_VERSION
 from runner.env import RunnerEnv
 from runner.turn.codex_home import CodexHome, backend_environment, prepare_codex_home
+from runner.turn.sandbox_policy import build_policy, private_masks
 from runner.turn.warm import BackendSpec, start_warm_backend
+
+WARM_SANDBOX_MODE = "workspace-write"
+"""The `backend.sandbox` whose permission profile the warm app-server is spawned with."""
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,21 @@ def warm_spec(env: RunnerEnv) -> tuple[BackendSpec, CodexHome]:
     binary = resolve_codex_binary(env.codex_bin)
     env.workspace.mkdir(parents=True, exist_ok=True)
     root = env.workspace.resolve()
-    return BackendSpec.of(binary.path, backend_environment(home, transient, env.proxy), root), home
+    # The §13 permission profile is app-server configuration; the warm process is given
+    # the one of the most common mode, `workspace-write` (built exactly as the attempt
+    # builds it): a job of another mode does not fit and gets its own spawn.
+    masks = private_masks(
+        runtime_home=home.path,
+        workspace=env.workspace,
+        token_file=env.token_file,
+        provider_home=env.provider_home,
+        session_cache=env.session_cache,
+        copied=home.copied,
+        boot_checkout=Path(env.boot_checkout) if env.boot_checkout else None,
+    )
+    policy = build_policy(WARM_SANDBOX_MODE, env.sandbox_enforcer, masks, home.path)
+    backend_env = backend_environment(home, transient, env.proxy)
+    return BackendSpec.of(binary.path, backend_env, root, policy.config_args), home
 
 
 def _prepare() -> tuple[BackendSpec, CodexHome] | None:
