@@ -1,9 +1,19 @@
-"""`task_group()`: an anyio task group whose lone failure comes out as itself; `deferred`.
+"""`task_group()`: an anyio task group whose one real failure comes out as itself; `deferred`.
 
 anyio 4 wraps every failure of a task group (body included) in an `ExceptionGroup`.
 Where one error is the whole story — the usual case — callers want that error with its
-failure kind, not a group; `task_group` re-raises a group holding exactly one leaf
-exception as that exception, and anything else unchanged.
+failure kind, not a group; `task_group` re-raises the group's `verdict_exception`:
+
+1. a group holding exactly one leaf exception: that exception;
+2. otherwise, leaves that are only teardown noise (`is_teardown_noise`: a stream closed
+   or broken under a task, an end of stream, a cancellation) do not count: the one
+   leaf left is the failure;
+3. otherwise, when every leaf left is a verdict (its class sets `VERDICT_MARKER` true,
+   as `contract.failures.RunnerError` does), the first of them;
+4. anything else (two unrelated failures, only noise) re-raises the group unchanged.
+
+Issue 19: a sandbox preflight's `BackendError` arrived beside a `BrokenResourceError`
+of the session's receive loop and was reported as `runner-internal-error`.
 
 `deferred(tg, func, catch=...)` starts work now and hands back a wait for its result,
 holding an expected error until someone waits (e.g. Codex's handshake while the
@@ -22,30 +32,73 @@ import anyio.abc
 T = TypeVar("T")
 
 
-def sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The only leaf exception of a (nested) exception group, or None if there are more."""
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        exc = pending.pop()
+VERDICT_MARKER = "is_verdict"
+"""Class attribute naming an exception a classified failure (rule 3 of the module doc);
+`concurrency` imports no project package, so the root error opts in with it."""
+
+TEARDOWN_NOISE: tuple[type[BaseException], ...] = (
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+)
+"""What a task raises when the stream it used was closed under it as its block ends."""
+
+
+def leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """The leaf exceptions of a (nested) exception group, depth first, in order."""
+    found: list[BaseException] = []
+    for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            pending.extend(exc.exceptions)
+            found.extend(leaves(exc))
         else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else None
+            found.append(exc)
+    return found
+
+
+def is_teardown_noise(exc: BaseException) -> bool:
+    """Whether `exc` is teardown noise: `TEARDOWN_NOISE` or a cancellation (any backend).
+
+    Call it from async code (anyio names the running backend's cancellation class);
+    outside an event loop only `TEARDOWN_NOISE` counts.
+    """
+    if isinstance(exc, TEARDOWN_NOISE):
+        return True
+    try:
+        cancelled = anyio.get_cancelled_exc_class()
+    except Exception:  # no event loop: nothing is a cancellation
+        return False
+    return isinstance(exc, cancelled)
+
+
+def is_verdict(exc: BaseException) -> bool:
+    """Whether `exc`'s class marks it as a classified failure (`VERDICT_MARKER`)."""
+    return getattr(exc, VERDICT_MARKER, False) is True
+
+
+def verdict_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one failure a group stands for (rules 1-3 of the module doc), or None."""
+    found = leaves(group)
+    if len(found) == 1:
+        return found[0]
+    real = [exc for exc in found if not is_teardown_noise(exc)]
+    if len(real) == 1:
+        return real[0]
+    if real and all(is_verdict(exc) for exc in real):
+        return real[0]
+    return None
 
 
 @asynccontextmanager
 async def task_group() -> AsyncIterator[anyio.abc.TaskGroup]:
-    """`anyio.create_task_group()`, unwrapping a single failure (see module doc)."""
+    """`anyio.create_task_group()`, unwrapping the group's one failure (see module doc)."""
     try:
         async with anyio.create_task_group() as tg:
             yield tg
     except BaseExceptionGroup as group:
-        sole = sole_exception(group)
-        if sole is None:
+        verdict = verdict_exception(group)
+        if verdict is None:
             raise
-        raise sole from sole.__cause__
+        raise verdict from verdict.__cause__
 
 
 async def first_of(*waits: Callable[[], Awaitable[object]]) -> None:

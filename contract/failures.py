@@ -212,6 +212,9 @@ class RunnerError(Exception):
     """
 
     default_source: FailureSource = "runner"
+    is_verdict = True
+    """A classified failure: a task group whose other failures are only teardown noise
+    reports this one (`concurrency.taskgroups.VERDICT_MARKER`, issue 19)."""
 
     def __init__(
         self,

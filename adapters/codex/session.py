@@ -216,7 +216,12 @@ class JsonRpcSession:
                     message = await take(self.transport.incoming)
                 except anyio.EndOfStream:
                     break
-                await self._dispatch(message, tg)
+                try:
+                    await self._dispatch(message, tg)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    # The consumer closed its end (`open_session` is being left): the
+                    # session is over, not failed (issue 19).
+                    break
         finally:
             self._closed_reason = "the backend's stdout closed (it exited)"
             for pending in list(self._pending.values()):

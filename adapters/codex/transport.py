@@ -211,6 +211,8 @@ class StdioTransport:
                             skipping = True
                 if buffer.strip() and not skipping:
                     await send.send(parse_line(bytes(buffer)))
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # the reader closed its end: the transport is being left (issue 19)
             finally:
                 self.stdout_closed.set()
 
