@@ -111,6 +111,9 @@ class WarmBackend:
                 await self._release.wait()
         except RunnerError as exc:
             log.warning("the warm backend could not be started: %s", exc.message)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            # Teardown noise of a process whose turn already ended: never the runner's end.
+            log.info("the warm backend's streams closed while it stopped")
         finally:
             self._ready.set()
             self._stopped.set()
