@@ -32,6 +32,7 @@ from contract.failures import FailureKind, JobSpecError, ManagerError, RunnerErr
 from contract.manager_api import ClaimResponse, Job, TerminalWorkspace
 from contract.validation import validate_job
 from runner import RUNNER_VERSION
+from runner.early import layout_masks
 from runner.env import RunnerEnv
 from runner.eventlog.events import EventLog
 from runner.eventlog.spool import SPOOL_DIRNAME, Recovered, Spool
@@ -59,7 +60,6 @@ from runner.turn.outcome import InterruptReason, TurnFacts, Verdict, verdict_for
 from runner.turn.sandbox_policy import (
     CODEX_STATE_DIRNAME,
     build_policy,
-    private_masks,
     sandbox_report,
 )
 from runner.turn.warm import WarmBackend
@@ -353,18 +353,7 @@ class Attempt:
                 check_resources(job.workspace, job.resource_bundles, env.git_mirror_url)
             env.workspace.mkdir(parents=True, exist_ok=True)
             root = await anyio.to_thread.run_sync(env.workspace.resolve)
-            masks = await anyio.to_thread.run_sync(
-                partial(
-                    private_masks,
-                    runtime_home=home.path,
-                    workspace=env.workspace,
-                    token_file=env.token_file,
-                    provider_home=env.provider_home,
-                    session_cache=env.session_cache,
-                    copied=home.copied,
-                    boot_checkout=Path(env.boot_checkout) if env.boot_checkout else None,
-                )
-            )
+            masks = await anyio.to_thread.run_sync(layout_masks, env, home)
             plan = BackendPlan(
                 binary=resolve_codex_binary(env.codex_bin),
                 env=backend_environment(home, transient, env.proxy),

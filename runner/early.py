@@ -29,13 +29,30 @@ from contract.failures import RunnerError
 from runner import RUNNER_VERSION
 from runner.env import RunnerEnv
 from runner.turn.codex_home import CodexHome, backend_environment, prepare_codex_home
-from runner.turn.sandbox_policy import build_policy, private_masks
+from runner.turn.sandbox_policy import Masks, build_policy, private_masks
 from runner.turn.warm import BackendSpec, start_warm_backend
 
 WARM_SANDBOX_MODE = "workspace-write"
 """The `backend.sandbox` whose permission profile the warm app-server is spawned with."""
 
 log = logging.getLogger(__name__)
+
+
+def layout_masks(env: RunnerEnv, home: CodexHome) -> Masks:
+    """The §13 profile's entries for this pod's layout (`private_masks` of its §1 paths).
+
+    The one place both the warm spawn and the attempt take them from: a warm process
+    fits a turn only when both built the same profile.
+    """
+    return private_masks(
+        runtime_home=home.path,
+        workspace=env.workspace,
+        token_file=env.token_file,
+        provider_home=env.provider_home,
+        session_cache=env.session_cache,
+        copied=home.copied,
+        boot_checkout=Path(env.boot_checkout) if env.boot_checkout else None,
+    )
 
 
 def warm_spec(env: RunnerEnv) -> tuple[BackendSpec, CodexHome]:
@@ -58,16 +75,9 @@ def warm_spec(env: RunnerEnv) -> tuple[BackendSpec, CodexHome]:
     # The §13 permission profile is app-server configuration; the warm process is given
     # the one of the most common mode, `workspace-write` (built exactly as the attempt
     # builds it): a job of another mode does not fit and gets its own spawn.
-    masks = private_masks(
-        runtime_home=home.path,
-        workspace=env.workspace,
-        token_file=env.token_file,
-        provider_home=env.provider_home,
-        session_cache=env.session_cache,
-        copied=home.copied,
-        boot_checkout=Path(env.boot_checkout) if env.boot_checkout else None,
+    policy = build_policy(
+        WARM_SANDBOX_MODE, env.sandbox_enforcer, layout_masks(env, home), home.path
     )
-    policy = build_policy(WARM_SANDBOX_MODE, env.sandbox_enforcer, masks, home.path)
     backend_env = backend_environment(home, transient, env.proxy)
     return BackendSpec.of(binary.path, backend_env, root, policy.config_args), home
 
@@ -95,4 +105,4 @@ async def run() -> int:
         return status
 
 
-__all__ = ["run", "warm_spec"]
+__all__ = ["layout_masks", "run", "warm_spec"]
