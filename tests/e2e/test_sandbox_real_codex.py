@@ -64,7 +64,7 @@ async def test_a_complete_codex_passes_the_preflight_and_runs_the_tool_call(
     assert not of_type(done.events, "failure")
 
 
-async def test_a_command_whose_sandbox_cannot_start_in_the_turn_fails_the_attempt(
+async def test_a_command_whose_sandbox_cannot_start_in_the_turn_fails_the_attempt_with_its_cause(
     tmp_path: Path,
 ) -> None:
     scenario = json.loads((FAKE_SCENARIOS / "sandbox-unavailable-in-turn.json").read_text())
@@ -81,3 +81,7 @@ async def test_a_command_whose_sandbox_cannot_start_in_the_turn_fails_the_attemp
     assert terminal["data"]["terminal"] is True
     [completed] = of_type(done.events, "turn.completed")
     assert in_turn["seq"] < completed["seq"] < terminal["seq"]
+    # §10 v1.2: the in-turn sandbox-error carries its cause and remedy too.
+    assert terminal["data"]["detail"]["cause"] == "bwrap-missing"
+    assert "Remedy:" in terminal["data"]["message"]
+    assert terminal["data"]["detail"]["codexMessage"]
