@@ -193,6 +193,16 @@ def _workdir(base: Path, name: str) -> Path:
     return path
 
 
+def subject_workspace() -> dict[str, Any]:
+    """The job's §2 `workspace`: the published subject repository's `main`."""
+    return {
+        "repoUrl": f"https://github.com/{SUBJECT_REPO}",
+        "ref": "main",
+        "commitId": None,
+        "path": "subject",
+    }
+
+
 async def tool_call_scenario(
     image: str,
     base: Path,
@@ -213,12 +223,7 @@ async def tool_call_scenario(
     ):
         job = example_job(
             text="Write the marker file and search it with rg.",
-            workspace={
-                "repoUrl": f"https://github.com/{SUBJECT_REPO}",
-                "ref": "main",
-                "commitId": None,
-                "path": "subject",
-            },
+            workspace=subject_workspace(),
         )
         stack.manager.add_job(job, heartbeat_interval_seconds=1)
         spec = job_container(
@@ -303,12 +308,7 @@ async def attacker_scenario(
     ):
         (stack.provider_home / "auth.json").write_text(f'{{"OPENAI_API_KEY": "{PROVIDER_KEY}"}}')
         job = example_job(
-            workspace={
-                "repoUrl": f"https://github.com/{SUBJECT_REPO}",
-                "ref": "main",
-                "commitId": None,
-                "path": "subject",
-            },
+            workspace=subject_workspace(),
         )
         stack.manager.add_job(job, heartbeat_interval_seconds=1)
         spec = job_container(image, stack, published, mirror.base_url, job, root)
